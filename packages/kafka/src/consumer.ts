@@ -1,0 +1,214 @@
+import { decodeEvent, type DecodeResult, type TopicEvent, type TopicSpec } from '@switchyard/events';
+import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
+import type { KafkaLogger } from './client.js';
+import { KafkaError } from './errors.js';
+import type { TopicNames } from './topic-names.js';
+
+export interface ConsumedRecord<E = unknown> {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+  /** Broker or producer timestamp, epoch milliseconds as a string. */
+  readonly timestamp: string;
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+  readonly headers: IHeaders;
+  /** The value decoded and validated against the topic's catalog, or why it could not be. */
+  readonly decoded: DecodeResult<E>;
+}
+
+export interface PartitionBatch<E = unknown> {
+  readonly topic: string;
+  readonly spec: TopicSpec;
+  readonly partition: number;
+  readonly records: readonly ConsumedRecord<E>[];
+  /** The offset to resume from once this batch is done (past any filtered control records). */
+  readonly nextOffset: string;
+  readonly highWatermark: string;
+  /** Sends a group heartbeat if one is due; throws when a rebalance is in progress (let it propagate). */
+  heartbeat(): Promise<void>;
+  /** True when this batch is no longer ours to process: a seek is pending or the consumer is stopping. */
+  isStale(): boolean;
+  /** Moves this consumer's in-memory position past the batch (to `nextOffset`, or an earlier offset). */
+  markDone(nextOffset?: string): void;
+  /** Repositions this partition; takes effect on the next fetch and makes the current batch stale. */
+  seek(offset: string): void;
+}
+
+export type BatchHandler<E> = (batch: PartitionBatch<E>) => Promise<void>;
+
+export interface EventConsumerOptions<T extends TopicSpec> {
+  groupId: string;
+  topics: readonly T[];
+  /** Where a partition with no committed offset starts: `true` earliest, `false` latest. */
+  fromBeginning: boolean;
+  /**
+   * Commit the offsets marked done to Kafka (at-least-once consumers). Consumers that keep their position
+   * elsewhere (the sync worker keeps it in Postgres) turn this off.
+   */
+  commitToKafka: boolean;
+  sessionTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+  rebalanceTimeoutMs?: number;
+  maxBytesPerPartition?: number;
+  maxWaitTimeMs?: number;
+  /** How many partitions' batches are handled at once (default 1). */
+  partitionsConsumedConcurrently?: number;
+  logger: KafkaLogger;
+  /** Called when the consumer stops on an error kafkajs will not restart from. */
+  onFatal: (error: KafkaError) => void;
+}
+
+export interface AssignedPartitions {
+  readonly topic: string;
+  readonly partitions: readonly number[];
+}
+
+function toRecord<T extends TopicSpec>(
+  topic: string,
+  partition: number,
+  spec: T,
+  message: KafkaMessage,
+): ConsumedRecord<TopicEvent<T>> {
+  return {
+    topic,
+    partition,
+    offset: message.offset,
+    timestamp: message.timestamp,
+    key: message.key,
+    value: message.value,
+    headers: message.headers ?? {},
+    decoded: decodeEvent(spec, message.value),
+  };
+}
+
+/**
+ * A consumer-group member that hands its handler one partition's batch at a time, every record already decoded
+ * against the catalog (bad records arrive with the reason, for the handler to dead-letter). The handler decides
+ * how far it got with `markDone`; nothing is marked implicitly.
+ */
+export class EventConsumer<T extends TopicSpec> {
+  private readonly consumer: Consumer;
+  private readonly names: TopicNames;
+  private readonly options: EventConsumerOptions<T>;
+  private joined = false;
+  private running = false;
+  private assignment: readonly AssignedPartitions[] = [];
+  private readonly assignmentListeners: ((assignment: readonly AssignedPartitions[]) => void)[] = [];
+
+  constructor(kafka: Kafka, names: TopicNames, options: EventConsumerOptions<T>) {
+    this.names = names;
+    this.options = options;
+    this.consumer = kafka.consumer({
+      groupId: options.groupId,
+      sessionTimeout: options.sessionTimeoutMs ?? 30000,
+      heartbeatInterval: options.heartbeatIntervalMs ?? 3000,
+      rebalanceTimeout: options.rebalanceTimeoutMs ?? 60000,
+      maxBytesPerPartition: options.maxBytesPerPartition ?? 1048576,
+      maxWaitTimeInMs: options.maxWaitTimeMs ?? 500,
+      allowAutoTopicCreation: false,
+      readUncommitted: false,
+    });
+    const { events } = this.consumer;
+    this.consumer.on(events.GROUP_JOIN, ({ payload }) => {
+      this.joined = true;
+      this.assignment = Object.entries(payload.memberAssignment).map(([topic, partitions]) => ({ topic, partitions }));
+      options.logger.info(
+        { component: 'kafka', groupId: options.groupId, assignment: payload.memberAssignment },
+        'joined consumer group',
+      );
+      for (const listener of this.assignmentListeners) listener(this.assignment);
+    });
+    this.consumer.on(events.REBALANCING, () => {
+      this.joined = false;
+    });
+    this.consumer.on(events.STOP, () => {
+      this.joined = false;
+    });
+    this.consumer.on(events.CRASH, ({ payload }) => {
+      this.joined = false;
+      if (payload.restart) {
+        options.logger.warn({ component: 'kafka', err: payload.error }, 'consumer crashed; kafkajs restarts it');
+        return;
+      }
+      this.running = false;
+      options.onFatal(
+        new KafkaError('KFK_CONSUMER_CRASHED', `consumer ${options.groupId} stopped: ${payload.error.message}`, {
+          cause: payload.error,
+          details: { groupId: options.groupId },
+        }),
+      );
+    });
+  }
+
+  /** Member of the group with an assignment (possibly empty when there are more members than partitions). */
+  get isJoined(): boolean {
+    return this.running && this.joined;
+  }
+
+  get currentAssignment(): readonly AssignedPartitions[] {
+    return this.assignment;
+  }
+
+  onAssignment(listener: (assignment: readonly AssignedPartitions[]) => void): void {
+    this.assignmentListeners.push(listener);
+  }
+
+  async start(handler: BatchHandler<TopicEvent<T>>): Promise<void> {
+    await this.consumer.connect();
+    await this.consumer.subscribe({
+      topics: this.options.topics.map((spec) => this.names.name(spec)),
+      fromBeginning: this.options.fromBeginning,
+    });
+    this.running = true;
+    await this.consumer.run({
+      autoCommit: this.options.commitToKafka,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 1,
+      eachBatch: (payload) => this.handleBatch(payload, handler),
+    });
+  }
+
+  private async handleBatch(payload: EachBatchPayload, handler: BatchHandler<TopicEvent<T>>): Promise<void> {
+    const { batch } = payload;
+    const spec = this.names.spec(batch.topic) as T | undefined;
+    if (spec === undefined) {
+      throw new KafkaError('KFK_UNKNOWN_TOPIC', `no catalog entry for topic ${batch.topic}`, {
+        details: { topic: batch.topic },
+      });
+    }
+    const nextOffset = (BigInt(batch.lastOffset()) + 1n).toString();
+    const records = batch.messages.map((message) => toRecord(batch.topic, batch.partition, spec, message));
+    await handler({
+      topic: batch.topic,
+      spec,
+      partition: batch.partition,
+      records,
+      nextOffset,
+      highWatermark: batch.highWatermark,
+      heartbeat: () => payload.heartbeat(),
+      isStale: () => payload.isStale() || !payload.isRunning(),
+      markDone: (offset = nextOffset) => {
+        payload.resolveOffset((BigInt(offset) - 1n).toString());
+      },
+      seek: (offset) => {
+        this.consumer.seek({ topic: batch.topic, partition: batch.partition, offset });
+      },
+    });
+    if (this.options.commitToKafka) await payload.commitOffsetsIfNecessary();
+  }
+
+  pause(topic: string, partitions: readonly number[]): void {
+    this.consumer.pause([{ topic, partitions: [...partitions] }]);
+  }
+
+  resume(topic: string, partitions: readonly number[]): void {
+    this.consumer.resume([{ topic, partitions: [...partitions] }]);
+  }
+
+  /** Stops fetching, waits for the batches in hand to finish, commits (when committing), leaves the group. */
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.consumer.disconnect();
+  }
+}

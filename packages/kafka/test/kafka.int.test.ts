@@ -1,0 +1,115 @@
+import { createEvent, entityKey, sourceVersions, topics, type TopicEventInput } from '@switchyard/events';
+import { test, testLogger, uniqueName, waitFor } from '@switchyard/testkit';
+import { describe, expect } from 'vitest';
+import { DeadLetters, EventConsumer, KafkaError, type ConsumedRecord } from '../src/index.js';
+
+function issueEvent(number: number, title: string): TopicEventInput<typeof topics.entities> {
+  const updatedAt = '2026-11-24T05:00:00Z';
+  const version = sourceVersions.githubIssue({ updated_at: updatedAt }, 1795496207044000n + BigInt(number));
+  return createEvent({
+    type: 'github.issue.upserted',
+    source: 'test',
+    subject: entityKey('github', 'issue', `acme/widgets#${number}`),
+    entityVersion: version,
+    data: {
+      source: 'github',
+      entityType: 'issue',
+      entityId: `acme/widgets#${number}`,
+      version,
+      origin: { kind: 'poll', id: 'run-1', connection: 'github' },
+      state: { id: number, number, title, state: 'open', labels: [], created_at: updatedAt, updated_at: updatedAt },
+    },
+  });
+}
+
+describe('typed producer and consumer', () => {
+  test('keys entity events by entity key and decodes them against the catalog', async ({ kafka, topics: t, producer, collect }) => {
+    await producer.send(topics.entities, [issueEvent(1, 'first'), issueEvent(2, 'second')]);
+    const collector = await collect(topics.entities);
+    const records = await collector.waitForCount(2);
+    expect(records.map((record) => record.key?.toString()).sort()).toEqual([
+      'github:issue:acme/widgets#1',
+      'github:issue:acme/widgets#2',
+    ]);
+    expect(records.every((record) => record.decoded.ok)).toBe(true);
+    expect(collector.events.map((event) => (event.data.state as { title: string } | null)?.title).sort()).toEqual([
+      'first',
+      'second',
+    ]);
+    expect(t.prefix).not.toBe('switchyard.');
+    expect(kafka).toBeDefined();
+  });
+
+  test('refuses to produce an event that breaks its schema', async ({ producer }) => {
+    const bad = issueEvent(3, 'x');
+    (bad.data.state as { number: number }).number = -1;
+    await expect(producer.send(topics.entities, [bad])).rejects.toMatchObject({
+      code: 'KFK_INVALID_EVENT',
+      details: { field: 'data.state.number' },
+    });
+    await expect(producer.send(topics.entities, [bad])).rejects.toBeInstanceOf(KafkaError);
+  });
+
+  test('hands undecodable records to the handler with the reason, and dead-letters them with the original bytes', async ({
+    kafka,
+    topics: t,
+    producer,
+    collect,
+  }) => {
+    const entities = t.name(topics.entities);
+    await producer.sendRaw([
+      {
+        topic: entities,
+        messages: [
+          { key: 'k1', value: 'not json', headers: {} },
+          { key: 'k2', value: JSON.stringify({ specversion: '1.0', type: 'github.issue.upserted' }), headers: {} },
+        ],
+      },
+    ]);
+    await producer.send(topics.entities, [issueEvent(4, 'good')]);
+
+    const seen: ConsumedRecord[] = [];
+    const deadLetters = new DeadLetters(producer, t.names, { service: 'test', group: 'g' });
+    const consumer = new EventConsumer(kafka, t.names, {
+      groupId: uniqueName('g-'),
+      topics: [topics.entities],
+      fromBeginning: true,
+      commitToKafka: true,
+      logger: testLogger,
+      onFatal: (error) => {
+        throw error;
+      },
+    });
+    await consumer.start(async (batch) => {
+      seen.push(...batch.records);
+      await deadLetters.send(
+        batch.records.flatMap((record) =>
+          record.decoded.ok ? [] : [{ record, why: { code: record.decoded.error.code, reason: record.decoded.error.message } }],
+        ),
+      );
+      batch.markDone();
+    });
+    await waitFor(() => seen.length === 3, { what: 'three records' });
+    await consumer.stop();
+
+    const outcome = (key: string) => {
+      const decoded = seen.find((candidate) => candidate.key?.toString() === key)?.decoded;
+      if (decoded === undefined) return 'missing';
+      return decoded.ok ? 'ok' : decoded.error.code;
+    };
+    expect([outcome('k1'), outcome('k2'), outcome('github:issue:acme/widgets#4')]).toEqual([
+      'EVT_NOT_JSON',
+      'EVT_INVALID_ENVELOPE',
+      'ok',
+    ]);
+    const dlq = await collect(topics.deadLetters);
+    const letters = await dlq.waitForCount(2);
+    const letter = letters.find((record) => record.key?.toString() === 'k1');
+    const first = letter?.decoded;
+    expect(first?.ok).toBe(true);
+    if (!first?.ok) return;
+    expect(first.event.data.error.code).toBe('EVT_NOT_JSON');
+    expect(Buffer.from(first.event.data.original.value ?? '', 'base64').toString()).toBe('not json');
+    expect(first.event.data.original).toMatchObject({ topic: entities, partition: expect.any(Number), offset: '0' });
+  });
+});

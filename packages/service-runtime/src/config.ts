@@ -1,0 +1,72 @@
+import { z } from 'zod';
+import { RuntimeError } from './errors.js';
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Parses the environment with one schema whose keys are the variable names. Pure: takes the environment as an
+ * argument, so tests pass a plain object. Every problem is reported at once, each naming its variable.
+ */
+export function loadConfig<S extends z.ZodObject>(schema: S, env: Env): z.output<S> {
+  const present: Record<string, string> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const value = env[key];
+    // An empty variable is treated as unset, as shells and compose files produce them easily.
+    if (value !== undefined && value !== '') present[key] = value;
+  }
+  const parsed = schema.safeParse(present);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((issue) => {
+    const variable = issue.path.length > 0 ? String(issue.path[0]) : '(environment)';
+    const missing = issue.code === 'invalid_type' && present[variable] === undefined;
+    return `${variable}: ${missing ? 'required but not set' : issue.message}`;
+  });
+  throw new RuntimeError('RT_CONFIG_INVALID', `invalid configuration:\n  ${problems.join('\n  ')}`, {
+    details: { variables: parsed.error.issues.map((issue) => String(issue.path[0] ?? '')) },
+  });
+}
+
+/** Building blocks for service config schemas. */
+export const env = {
+  port: (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback),
+  host: () => z.string().default('0.0.0.0'),
+  logLevel: () => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Comma-separated host:port list. */
+  brokers: () =>
+    z
+      .string()
+      .transform((value) => value.split(',').map((broker) => broker.trim()).filter(Boolean))
+      .pipe(z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port[,host:port…]')).min(1)),
+  topicPrefix: () =>
+    z
+      .string()
+      .regex(/^[A-Za-z0-9._-]*$/, 'letters, digits, dot, dash and underscore only')
+      .default('switchyard.'),
+  url: () => z.url({ protocol: /^https?$/ }),
+  postgresUrl: () => z.url({ protocol: /^postgres(ql)?$/, error: 'expected postgres://user@host:port/database' }),
+  milliseconds: (fallback: number) => z.coerce.number().int().min(1).default(fallback),
+  positiveInt: (fallback: number) => z.coerce.number().int().min(1).default(fallback),
+  boolean: (fallback: boolean) =>
+    z
+      .enum(['true', 'false', '1', '0', 'yes', 'no'])
+      .default(fallback ? 'true' : 'false')
+      .transform((value) => value === 'true' || value === '1' || value === 'yes'),
+  /** A secret: never logged; `describeConfig` shows it as `[redacted]`. */
+  secret: () => z.string().min(1).meta({ secret: true }),
+};
+
+const SECRET_NAME = /(TOKEN|SECRET|PASSWORD|API_KEY|PRIVATE_KEY|CREDENTIAL)/i;
+
+/** The config as it may be logged: secrets replaced, passwords removed from URLs. */
+export function describeConfig(config: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(config)) {
+    if (SECRET_NAME.test(key)) out[key] = '[redacted]';
+    else if (typeof value === 'string' && /^[a-z][a-z0-9+.-]*:\/\/[^/]*:[^/]*@/i.test(value)) {
+      const url = new URL(value);
+      url.password = '';
+      out[key] = url.toString();
+    } else out[key] = value;
+  }
+  return out;
+}

@@ -1,0 +1,88 @@
+import { isSwitchyardError } from '@switchyard/events';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+import { RuntimeError } from './errors.js';
+
+export interface ErrorBody {
+  error: { code: string; message: string; field?: string; retriable: boolean };
+}
+
+/** The first failing field of a zod error as a dotted path (`input.labels[2]`), and its message. */
+export function firstIssue(error: z.ZodError, prefix = ''): { field: string; message: string } {
+  const issue = error.issues[0];
+  const path = (issue?.path ?? [])
+    .map((part) => (typeof part === 'number' ? `[${part}]` : String(part)))
+    .join('.')
+    .replace(/\.\[/g, '[');
+  const field = prefix && path ? `${prefix}.${path}` : prefix || path;
+  return { field, message: issue?.message ?? 'invalid' };
+}
+
+/** Validates a request part; throws RT_REQUEST_INVALID naming the first bad field (answered as HTTP 400). */
+export function parseRequest<S extends z.ZodType>(schema: S, value: unknown, part = ''): z.output<S> {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const { field, message } = firstIssue(parsed.error, part);
+  throw new RuntimeError('RT_REQUEST_INVALID', `${field || part || 'body'}: ${message}`, { details: { field } });
+}
+
+function statusOf(error: unknown): number {
+  if (isSwitchyardError(error)) {
+    if (error.code === 'RT_NOT_FOUND' || error.code.endsWith('_NOT_FOUND')) return 404;
+    if (error.code === 'RT_SHUTTING_DOWN') return 503;
+    if (error.code.endsWith('_INVALID') || error.code.endsWith('_REJECTED')) return 400;
+    return error.retriable ? 503 : 500;
+  }
+  const status = (error as FastifyError).statusCode;
+  return typeof status === 'number' && status >= 400 && status < 600 ? status : 500;
+}
+
+/**
+ * A fastify instance with our logger, request ids and one error shape for every failure:
+ * `{ error: { code, message, field?, retriable } }`.
+ */
+export function createHttpServer(options: { logger: Logger; bodyLimit?: number }): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: options.logger,
+    disableRequestLogging: true,
+    bodyLimit: options.bodyLimit ?? 1048576,
+    requestIdHeader: 'x-request-id',
+    return503OnClosing: true,
+  }) as unknown as FastifyInstance;
+
+  app.addHook('onResponse', (request, reply, done) => {
+    if (!request.url.startsWith('/healthz') && !request.url.startsWith('/readyz') && !request.url.startsWith('/metrics')) {
+      request.log.info(
+        { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+        'request',
+      );
+    }
+    done();
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const body: ErrorBody = {
+      error: { code: 'RT_NOT_FOUND', message: `no route for ${request.method} ${request.url}`, retriable: false },
+    };
+    void reply.code(404).send(body);
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    const status = statusOf(error);
+    if (status >= 500) request.log.error({ err: error }, 'request failed');
+    let body: ErrorBody;
+    if (isSwitchyardError(error)) {
+      const field = typeof error.details['field'] === 'string' ? error.details['field'] : undefined;
+      body = { error: { code: error.code, message: error.message, retriable: error.retriable } };
+      if (field !== undefined) body.error.field = field;
+    } else if (status < 500) {
+      // fastify's own 4xx: malformed JSON, wrong content type, body too large.
+      body = { error: { code: 'RT_REQUEST_INVALID', message: (error as Error).message, retriable: false } };
+    } else {
+      body = { error: { code: 'RT_INTERNAL', message: 'internal error', retriable: true } };
+    }
+    void reply.code(status).send(body);
+  });
+  return app;
+}

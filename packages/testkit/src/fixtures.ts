@@ -1,0 +1,93 @@
+import { topics as catalog, type TopicSpec } from '@switchyard/events';
+import { dropDatabase, ensureDatabase, withDatabase } from '@switchyard/infra';
+import { createKafka, EventProducer, KafkaAdmin, TopicNames, type Kafka, type KafkaLogger } from '@switchyard/kafka';
+import pg from 'pg';
+import { inject, test as base } from 'vitest';
+import { EventCollector } from './collector.js';
+import { uniqueName } from './wait.js';
+
+/** Logs kafkajs warnings and errors to the test output only when SWITCHYARD_TEST_LOGS is set. */
+export const testLogger: KafkaLogger = process.env['SWITCHYARD_TEST_LOGS']
+  ? {
+      debug() {},
+      info() {},
+      warn: (fields, message) => console.warn(message, fields),
+      error: (fields, message) => console.error(message, fields),
+    }
+  : { debug() {}, info() {}, warn() {}, error() {} };
+
+export interface TestDatabase {
+  readonly url: string;
+  readonly pool: pg.Pool;
+}
+
+export interface TestTopics {
+  /** The unique prefix this test's topics share: give it to services as TOPIC_PREFIX. */
+  readonly prefix: string;
+  readonly names: TopicNames;
+  name(spec: TopicSpec): string;
+}
+
+export interface InfraFixtures {
+  /** Comma-separated bootstrap servers, as services take them in KAFKA_BROKERS. */
+  brokers: string;
+  kafka: Kafka;
+  admin: KafkaAdmin;
+  /** The whole topic catalog under a prefix unique to this test; deleted afterwards. */
+  topics: TestTopics;
+  producer: EventProducer;
+  /** A database unique to this test on the test Postgres server; dropped afterwards. */
+  database: TestDatabase;
+  /** Starts a collector on a topic of this test; stopped afterwards. */
+  collect: <T extends TopicSpec>(topic: T) => Promise<EventCollector<T>>;
+}
+
+export const test = base.extend<InfraFixtures>({
+  // eslint-disable-next-line no-empty-pattern -- vitest fixtures must destructure their first parameter
+  brokers: async ({}, use) => {
+    await use(inject('kafkaBrokers'));
+  },
+  kafka: async ({ brokers }, use) => {
+    await use(createKafka({ brokers: brokers.split(','), clientId: uniqueName('test-'), logger: testLogger }));
+  },
+  admin: async ({ kafka }, use) => {
+    const admin = new KafkaAdmin(kafka, new TopicNames(''), testLogger);
+    await admin.connect();
+    await use(admin);
+    await admin.disconnect();
+  },
+  topics: async ({ kafka }, use) => {
+    const prefix = `${uniqueName('t')}.`;
+    const names = new TopicNames(prefix);
+    const admin = new KafkaAdmin(kafka, names, testLogger);
+    await admin.connect();
+    await admin.provision();
+    await use({ prefix, names, name: (spec) => names.name(spec) });
+    await admin.deleteTopics(Object.values(catalog).map((spec) => names.name(spec)));
+    await admin.disconnect();
+  },
+  producer: async ({ kafka, topics }, use) => {
+    const producer = new EventProducer(kafka, topics.names);
+    await producer.connect();
+    await use(producer);
+    await producer.disconnect();
+  },
+  // eslint-disable-next-line no-empty-pattern -- vitest fixtures must destructure their first parameter
+  database: async ({}, use) => {
+    const url = withDatabase(inject('postgresUrl'), uniqueName('sy_t_'));
+    await ensureDatabase(url);
+    const pool = new pg.Pool({ connectionString: url, max: 4 });
+    await use({ url, pool });
+    await pool.end();
+    await dropDatabase(url);
+  },
+  collect: async ({ kafka, topics }, use) => {
+    const started: EventCollector<TopicSpec>[] = [];
+    await use(async (topic) => {
+      const collector = await new EventCollector(kafka, topics.names, topic, testLogger).start();
+      started.push(collector as unknown as EventCollector<TopicSpec>);
+      return collector;
+    });
+    await Promise.all(started.map((collector) => collector.stop()));
+  },
+});

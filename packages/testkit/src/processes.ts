@@ -1,0 +1,98 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { waitFor } from './wait.js';
+
+export interface ServiceProcessOptions {
+  readonly name: string;
+  /** The built entry point, e.g. services/sync-worker/dist/main.js. */
+  readonly entry: string;
+  readonly env: Record<string, string>;
+  /** Base URL of the service's HTTP port, for the readiness wait. */
+  readonly url: string;
+  readonly readyTimeoutMs?: number;
+  /** Wait for /readyz (default) or only /healthz (for services expected to start degraded). */
+  readonly waitFor?: 'ready' | 'live' | 'none';
+}
+
+/** A service running as a real child process, as users run it: `node dist/main.js` with env config. */
+export class ServiceProcess {
+  readonly name: string;
+  readonly url: string;
+  /** Every stdout/stderr line, in order. */
+  readonly lines: string[] = [];
+  readonly exited: Promise<number | null>;
+  private readonly child: ChildProcess;
+
+  private constructor(options: ServiceProcessOptions) {
+    this.name = options.name;
+    this.url = options.url;
+    this.child = spawn(process.execPath, [options.entry], {
+      env: { PATH: process.env['PATH'] ?? '', ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const collect = (chunk: Buffer) => {
+      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) this.lines.push(line);
+    };
+    this.child.stdout?.on('data', collect);
+    this.child.stderr?.on('data', collect);
+    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve(signal ? null : code)));
+  }
+
+  static async start(options: ServiceProcessOptions): Promise<ServiceProcess> {
+    const service = new ServiceProcess(options);
+    const mode = options.waitFor ?? 'ready';
+    if (mode === 'none') return service;
+    let exitCode: number | null | undefined;
+    void service.exited.then((code) => {
+      exitCode = code;
+    });
+    const path = mode === 'ready' ? '/readyz' : '/healthz';
+    try {
+      await waitFor(
+        async () => {
+          if (exitCode !== undefined) throw new Error(`${options.name} exited with ${exitCode}`);
+          const response = await fetch(`${options.url}${path}`);
+          return response.ok;
+        },
+        { timeoutMs: options.readyTimeoutMs ?? 30000, intervalMs: 100, what: `${options.name} ${path}` },
+      );
+    } catch (error) {
+      service.kill();
+      throw new Error(`${(error as Error).message}\n${service.tail(30)}`, { cause: error });
+    }
+    return service;
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** Parsed JSON log lines (non-JSON lines are skipped). */
+  logs(): Record<string, unknown>[] {
+    return this.lines.flatMap((line) => {
+      try {
+        return [JSON.parse(line) as Record<string, unknown>];
+      } catch {
+        return [];
+      }
+    });
+  }
+
+  tail(count: number): string {
+    return `--- ${this.name} (last ${count} lines) ---\n${this.lines.slice(-count).join('\n')}`;
+  }
+
+  /** SIGTERM and wait for the exit code (graceful shutdown). */
+  async stop(timeoutMs = 20000): Promise<number | null> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return this.child.exitCode;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+    const code = await this.exited;
+    clearTimeout(timer);
+    return code;
+  }
+
+  /** SIGKILL: no shutdown at all, as in a crash. */
+  kill(): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  }
+}
