@@ -70,3 +70,23 @@ export function describeConfig(config: Record<string, unknown>): Record<string, 
   }
   return out;
 }
+
+/**
+ * For `main.ts`: loads config or, when it is invalid, writes one JSON log line naming every bad variable and
+ * exits with code 1 (the logger's level is itself config, so it cannot be used yet).
+ */
+export function loadConfigOrExit<T>(service: string, load: () => T): T {
+  try {
+    return load();
+  } catch (error) {
+    const line = {
+      level: 'fatal',
+      time: new Date().toISOString(),
+      service,
+      code: (error as { code?: string }).code ?? 'RT_CONFIG_INVALID',
+      msg: (error as Error).message,
+    };
+    process.stderr.write(`${JSON.stringify(line)}\n`);
+    process.exit(1);
+  }
+}

@@ -1,5 +1,5 @@
 import { isSwitchyardError } from '@switchyard/events';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { RuntimeError } from './errors.js';
@@ -45,7 +45,8 @@ function statusOf(error: unknown): number {
 export function createHttpServer(options: { logger: Logger; bodyLimit?: number }): FastifyInstance {
   const app = Fastify({
     loggerInstance: options.logger,
-    disableRequestLogging: true,
+    // One `request` line per response comes from the onResponse hook below; fastify's own pair is off.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimit ?? 1048576,
     requestIdHeader: 'x-request-id',
     return503OnClosing: true,

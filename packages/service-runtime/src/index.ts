@@ -1,7 +1,8 @@
-export { describeConfig, env, loadConfig, type Env } from './config.js';
+export { describeConfig, env, loadConfig, loadConfigOrExit, type Env } from './config.js';
 export { RuntimeError, runtimeErrors, type RuntimeErrorCode } from './errors.js';
 export { createHttpServer, firstIssue, parseRequest, type ErrorBody } from './http.js';
 export { Lifecycle } from './lifecycle.js';
 export { createLogger, type Logger } from './logger.js';
 export { createMetricsRegistry, type Registry } from './metrics.js';
 export { registerOps, type OpsOptions, type ReadinessCheck } from './ops.js';
+export type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';

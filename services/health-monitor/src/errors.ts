@@ -1,0 +1,17 @@
+import { defineErrorCodes, SwitchyardError } from '@switchyard/events';
+
+export const healthMonitorErrors = defineErrorCodes('HM', {
+  HM_PUBLISH_FAILED: {
+    retriable: true,
+    meaning: 'A health change could not be produced to the API health topic; it is retried on the next probe.',
+    fix: 'Check Kafka; /readyz shows the producer state.',
+  },
+});
+export type HealthMonitorErrorCode = keyof typeof healthMonitorErrors;
+
+export class HealthMonitorError extends SwitchyardError<HealthMonitorErrorCode> {
+  constructor(code: HealthMonitorErrorCode, message: string, options?: { details?: Record<string, unknown>; cause?: unknown }) {
+    super(healthMonitorErrors, code, message, options);
+    this.name = 'HealthMonitorError';
+  }
+}

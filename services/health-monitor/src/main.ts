@@ -1,0 +1,66 @@
+import { createKafka, EventProducer, KafkaAdmin, TopicNames } from '@switchyard/kafka';
+import { createLogger, createMetricsRegistry, describeConfig, Lifecycle, loadConfigOrExit } from '@switchyard/service-runtime';
+import { Agent } from 'undici';
+import { buildApp } from './app.js';
+import { loadHealthMonitorConfig } from './config.js';
+import { HealthMonitor } from './monitor.js';
+
+const SERVICE = 'health-monitor';
+
+const config = loadConfigOrExit(SERVICE, () => loadHealthMonitorConfig(process.env));
+
+const logger = createLogger({ service: SERVICE, level: config.LOG_LEVEL });
+const lifecycle = new Lifecycle(logger);
+lifecycle.installSignalHandlers();
+logger.info({ config: describeConfig(config) }, 'starting');
+
+const registry = createMetricsRegistry(SERVICE);
+const names = new TopicNames(config.TOPIC_PREFIX);
+const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: SERVICE, logger });
+const admin = new KafkaAdmin(kafka, names, logger);
+const producer = new EventProducer(kafka, names);
+const dispatcher = new Agent({ connections: 4, keepAliveTimeout: 30000 });
+
+const monitor = new HealthMonitor({
+  targets: config.HEALTH_TARGETS,
+  dispatcher,
+  producer,
+  policy: { degradedLatencyMs: config.HEALTH_DEGRADED_LATENCY_MS, failureThreshold: config.HEALTH_FAILURE_THRESHOLD },
+  intervalMs: config.HEALTH_INTERVAL_MS,
+  timeoutMs: config.HEALTH_TIMEOUT_MS,
+  logger,
+  registry,
+});
+
+const app = buildApp({
+  logger,
+  monitor,
+  registry,
+  isStopping: () => lifecycle.isStopping,
+  checks: [
+    { name: 'kafka', check: () => admin.ping() },
+    {
+      name: 'producer',
+      check: () => {
+        if (!producer.isConnected) throw new Error('producer not connected');
+      },
+    },
+  ],
+});
+
+lifecycle.onStop('monitor', () => monitor.stop());
+lifecycle.onStop('http', () => app.close());
+lifecycle.onStop('producer', () => producer.disconnect());
+lifecycle.onStop('admin', () => admin.disconnect());
+lifecycle.onStop('probes', () => dispatcher.close());
+
+try {
+  await app.listen({ port: config.PORT, host: config.HOST });
+  await admin.connect();
+  await admin.provision();
+  await producer.connect();
+  monitor.start();
+  logger.info({ targets: config.HEALTH_TARGETS.map((target) => target.api) }, 'probing');
+} catch (error) {
+  lifecycle.fatal(error, 'start failed');
+}
