@@ -198,6 +198,11 @@ export class EventConsumer<T extends TopicSpec> {
     if (this.options.commitToKafka) await payload.commitOffsetsIfNecessary();
   }
 
+  /** Repositions a partition of this member's assignment; takes effect on the next fetch. */
+  seek(topic: string, partition: number, offset: string): void {
+    this.consumer.seek({ topic, partition, offset });
+  }
+
   pause(topic: string, partitions: readonly number[]): void {
     this.consumer.pause([{ topic, partitions: [...partitions] }]);
   }
