@@ -98,12 +98,9 @@ function commandData<I extends z.ZodType>(input: I) {
   });
 }
 
-function commandSchema<const T extends CommandType>(type: T) {
-  return envelopeSchema(type, commandData(commandCatalog[type].input as CommandCatalog[T]['input']));
-}
-
+/** Event type → envelope schema for every command in the catalog (the same input schemas, typed precisely). */
 export const commandSchemas = {
-  'github.issue.create': commandSchema('github.issue.create'),
-  'github.issue.update': commandSchema('github.issue.update'),
-  'switchyard.projection.rebuild': commandSchema('switchyard.projection.rebuild'),
-} as const;
+  'github.issue.create': envelopeSchema('github.issue.create', commandData(GithubIssueCreateInput)),
+  'github.issue.update': envelopeSchema('github.issue.update', commandData(GithubIssueUpdateInput)),
+  'switchyard.projection.rebuild': envelopeSchema('switchyard.projection.rebuild', commandData(ProjectionRebuildInput)),
+} as const satisfies Record<CommandType, unknown>;

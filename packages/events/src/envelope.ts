@@ -33,8 +33,10 @@ export const EnvelopeAttributes = z.object({
 });
 export type EnvelopeAttributes = z.infer<typeof EnvelopeAttributes>;
 
-export type Envelope<T extends string = string, D = unknown> = Omit<EnvelopeAttributes, 'type'> & {
+export type Envelope<T extends string = string, D = unknown> = Omit<EnvelopeAttributes, 'type' | 'entityversion'> & {
   readonly type: T;
+  /** An entity version string (see version.ts); producers may hand in a plain string, the schema checks it. */
+  readonly entityversion?: string | undefined;
   readonly data: D;
 };
 

@@ -1,7 +1,7 @@
 import { topics as catalog, type TopicSpec } from '@switchyard/events';
 import type { Admin, Kafka } from 'kafkajs';
 import type { KafkaLogger } from './client.js';
-import { KafkaError } from './errors.js';
+import { KafkaError, type KafkaErrorCode } from './errors.js';
 import type { TopicNames } from './topic-names.js';
 
 export interface ProvisionResult {
@@ -15,6 +15,37 @@ export interface PartitionOffsets {
   /** The next offset to be written (high watermark). */
   high: string;
   low: string;
+}
+
+/** Thrown inside a retried step to say "not there yet, look again". */
+class RetryNow extends Error {}
+
+/** kafkajs connection-level errors that it does not flag retriable, although a reconnect fixes them. */
+const CONNECTION_ERRORS = new Set([
+  'KafkaJSConnectionError',
+  'KafkaJSConnectionClosedError',
+  'KafkaJSRequestTimeoutError',
+  'KafkaJSBrokerNotFound',
+  'KafkaJSMetadataNotLoaded',
+  'KafkaJSTopicMetadataNotLoaded',
+  'KafkaJSLockTimeout',
+]);
+
+function isRetriable(error: unknown): boolean {
+  const candidate = error as { name?: string; retriable?: boolean; originalError?: { name?: string; retriable?: boolean } };
+  return (
+    candidate.retriable === true ||
+    candidate.originalError?.retriable === true ||
+    CONNECTION_ERRORS.has(candidate.name ?? '') ||
+    CONNECTION_ERRORS.has(candidate.originalError?.name ?? '') ||
+    // A plain Error kafkajs throws while a broker connection is being re-established.
+    (error as Error).message === 'Broker not connected'
+  );
+}
+
+function isAlreadyExists(error: unknown): boolean {
+  const candidate = error as { type?: string; topics?: { error?: { type?: string } }[] };
+  return candidate.type === 'TOPIC_ALREADY_EXISTS' || (candidate.topics ?? []).some((topic) => topic.error?.type === 'TOPIC_ALREADY_EXISTS');
 }
 
 function withTimeout<R>(promise: Promise<R>, ms: number, what: string): Promise<R> {
@@ -56,54 +87,81 @@ export class KafkaAdmin {
   }
 
   /**
-   * Creates the catalog's topics that are missing and grows those with fewer partitions than the catalog says.
-   * Safe to run from every service at every start, concurrently: a topic another process just created counts as
-   * present. Config drift on existing topics is reported, not overwritten.
+   * Creates the catalog's topics that are missing and grows those with fewer partitions than the catalog says, then
+   * waits until every partition has a leader. Safe to run from every service at every start, concurrently: a topic
+   * another process just created counts as present. Config drift on existing topics is reported, not overwritten.
+   *
+   * Retriable broker answers are retried here. On KRaft a new topic shows up in metadata before its partitions
+   * are ready and answers UNKNOWN_TOPIC_OR_PARTITION for a moment, which kafkajs's own wait gives up on.
    */
   async provision(specs: readonly TopicSpec[] = Object.values(catalog)): Promise<ProvisionResult> {
-    const result: ProvisionResult = { created: [], grown: [], unchanged: [] };
-    try {
+    const created = new Set<string>();
+    const grown = new Set<string>();
+    const wanted = specs.map((spec) => ({ spec, name: this.names.name(spec) }));
+    await this.retrying('KFK_PROVISION_FAILED', 'topic provisioning', async () => {
       const existing = new Set(await this.admin.listTopics());
-      const missing = specs.filter((spec) => !existing.has(this.names.name(spec)));
+      const missing = wanted.filter(({ name }) => !existing.has(name));
       if (missing.length > 0) {
-        await this.admin.createTopics({
-          waitForLeaders: true,
-          topics: missing.map((spec) => ({
-            topic: this.names.name(spec),
-            numPartitions: spec.partitions,
-            replicationFactor: -1,
-            configEntries: Object.entries(spec.config).map(([name, value]) => ({ name, value })),
-          })),
-        });
-        result.created.push(...missing.map((spec) => this.names.name(spec)));
+        try {
+          await this.admin.createTopics({
+            waitForLeaders: false,
+            topics: missing.map(({ spec, name }) => ({
+              topic: name,
+              numPartitions: spec.partitions,
+              replicationFactor: -1,
+              configEntries: Object.entries(spec.config).map(([configName, value]) => ({ name: configName, value })),
+            })),
+          });
+        } catch (cause) {
+          // Another process created some of them between our list and create: list again.
+          if (isAlreadyExists(cause)) throw new RetryNow('topics appeared meanwhile');
+          throw cause;
+        }
+        for (const { name } of missing) created.add(name);
       }
-      const present = specs.filter((spec) => existing.has(this.names.name(spec)));
-      if (present.length > 0) {
-        const metadata = await this.admin.fetchTopicMetadata({ topics: present.map((spec) => this.names.name(spec)) });
-        for (const spec of present) {
-          const name = this.names.name(spec);
-          const count = metadata.topics.find((topic) => topic.name === name)?.partitions.length ?? 0;
-          if (count < spec.partitions) {
-            await this.admin.createPartitions({ topicPartitions: [{ topic: name, count: spec.partitions }] });
-            result.grown.push(name);
-            this.logger.warn({ topic: name, from: count, to: spec.partitions }, 'grew topic partitions');
-          } else {
-            result.unchanged.push(name);
-          }
+      const metadata = await this.admin.fetchTopicMetadata({ topics: wanted.map(({ name }) => name) });
+      for (const { spec, name } of wanted) {
+        const partitions = metadata.topics.find((topic) => topic.name === name)?.partitions ?? [];
+        if (partitions.length < spec.partitions && !created.has(name)) {
+          await this.admin.createPartitions({ topicPartitions: [{ topic: name, count: spec.partitions }] });
+          grown.add(name);
+          this.logger.warn({ topic: name, from: partitions.length, to: spec.partitions }, 'grew topic partitions');
+          throw new RetryNow('partitions added');
+        }
+        if (partitions.length < spec.partitions || partitions.some((partition) => partition.leader < 0)) {
+          throw new RetryNow(`${name} has partitions without a leader`);
         }
       }
-    } catch (cause) {
-      if (cause instanceof KafkaError) throw cause;
-      // Another process may have created the same topics between our list and create.
-      if ((cause as { type?: string }).type === 'TOPIC_ALREADY_EXISTS') return this.provision(specs);
-      throw new KafkaError('KFK_PROVISION_FAILED', `topic provisioning failed: ${(cause as Error).message}`, { cause });
-    }
-    return result;
+    });
+    const names = wanted.map(({ name }) => name);
+    return {
+      created: names.filter((name) => created.has(name)),
+      grown: names.filter((name) => grown.has(name)),
+      unchanged: names.filter((name) => !created.has(name) && !grown.has(name)),
+    };
   }
 
   async partitionOffsets(topic: string): Promise<PartitionOffsets[]> {
-    const offsets = await this.admin.fetchTopicOffsets(topic);
-    return offsets.map(({ partition, high, low }) => ({ partition, high, low }));
+    return this.retrying('KFK_UNAVAILABLE', `reading the offsets of ${topic}`, async () => {
+      const offsets = await this.admin.fetchTopicOffsets(topic);
+      return offsets.map(({ partition, high, low }) => ({ partition, high, low }));
+    });
+  }
+
+  /** Runs `work` until it succeeds, retrying retriable Kafka errors with capped backoff for up to `timeoutMs`. */
+  private async retrying<R>(code: KafkaErrorCode, what: string, work: () => Promise<R>, timeoutMs = 30000): Promise<R> {
+    const deadline = Date.now() + timeoutMs;
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        return await work();
+      } catch (cause) {
+        if (!(cause instanceof RetryNow || isRetriable(cause)) || Date.now() > deadline) {
+          if (cause instanceof KafkaError) throw cause;
+          throw new KafkaError(code, `${what} failed: ${(cause as Error).message}`, { cause });
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 50 * 2 ** attempt)));
+      }
+    }
   }
 
   async deleteTopics(topicNames: readonly string[]): Promise<void> {

@@ -42,7 +42,14 @@ export class Lifecycle {
   }
 
   fatal(error: unknown, message: string): void {
-    this.logger.fatal({ err: error }, message);
+    try {
+      this.logger.fatal({ err: error }, message);
+    } catch (logError) {
+      // The error itself could not be logged (a hostile getter, say): say what we can without it.
+      process.stderr.write(
+        `${JSON.stringify({ level: 'fatal', time: new Date().toISOString(), msg: message, error: String(error), logError: String(logError) })}\n`,
+      );
+    }
     void this.stop(1);
   }
 

@@ -61,10 +61,14 @@ export const test = base.extend<InfraFixtures>({
     const names = new TopicNames(prefix);
     const admin = new KafkaAdmin(kafka, names, testLogger);
     await admin.connect();
-    await admin.provision();
-    await use({ prefix, names, name: (spec) => names.name(spec) });
-    await admin.deleteTopics(Object.values(catalog).map((spec) => names.name(spec)));
-    await admin.disconnect();
+    try {
+      await admin.provision();
+      await use({ prefix, names, name: (spec) => names.name(spec) });
+    } finally {
+      const created = new Set(await admin.listTopics());
+      await admin.deleteTopics(Object.values(catalog).map((spec) => names.name(spec)).filter((name) => created.has(name)));
+      await admin.disconnect();
+    }
   },
   producer: async ({ kafka, topics }, use) => {
     const producer = new EventProducer(kafka, topics.names);

@@ -34,27 +34,31 @@ export class ServiceProcess {
     };
     this.child.stdout?.on('data', collect);
     this.child.stderr?.on('data', collect);
-    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve(signal ? null : code)));
+    // 'close', not 'exit': output still in the pipes has been read by then.
+    this.exited = new Promise((resolve) => this.child.once('close', (code, signal) => resolve(signal ? null : code)));
   }
 
   static async start(options: ServiceProcessOptions): Promise<ServiceProcess> {
     const service = new ServiceProcess(options);
     const mode = options.waitFor ?? 'ready';
     if (mode === 'none') return service;
-    let exitCode: number | null | undefined;
-    void service.exited.then((code) => {
-      exitCode = code;
-    });
     const path = mode === 'ready' ? '/readyz' : '/healthz';
+    let exited = false;
+    const exit = service.exited.then((code) => {
+      exited = true;
+      return code;
+    });
+    const ready = waitFor(
+      async () => {
+        if (exited) return true;
+        const response = await fetch(`${options.url}${path}`);
+        return response.ok;
+      },
+      { timeoutMs: options.readyTimeoutMs ?? 30000, intervalMs: 100, what: `${options.name} ${path}` },
+    );
     try {
-      await waitFor(
-        async () => {
-          if (exitCode !== undefined) throw new Error(`${options.name} exited with ${exitCode}`);
-          const response = await fetch(`${options.url}${path}`);
-          return response.ok;
-        },
-        { timeoutMs: options.readyTimeoutMs ?? 30000, intervalMs: 100, what: `${options.name} ${path}` },
-      );
+      await ready;
+      if (exited) throw new Error(`${options.name} exited with ${String(await exit)} before it was ready`);
     } catch (error) {
       service.kill();
       throw new Error(`${(error as Error).message}\n${service.tail(30)}`, { cause: error });
