@@ -1,0 +1,96 @@
+import { spawn } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const entry = join(root, 'dist', 'cli.js');
+
+/** The CLI runs as users run it, from dist; refuse to test a build older than its sources. */
+function assertBuilt(): void {
+  const newest = (dir: string): number =>
+    Math.max(
+      ...readdirSync(dir, { withFileTypes: true }).map((item) =>
+        item.isDirectory() ? newest(join(dir, item.name)) : statSync(join(dir, item.name)).mtimeMs,
+      ),
+    );
+  // tsc -b rewrites only the outputs that changed, but always its build info.
+  let built = 0;
+  try {
+    statSync(entry);
+    built = statSync(join(root, 'tsconfig.tsbuildinfo')).mtimeMs;
+  } catch {
+    // not built
+  }
+  if (built < newest(join(root, 'src'))) {
+    throw new Error(`${entry} is missing or older than src/: run \`npx tsc -b packages/simulators\` first`);
+  }
+}
+
+function start(env: Record<string, string>) {
+  const child = spawn(process.execPath, [entry], { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  const collect = (chunk: Buffer) => lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, lines, exited };
+}
+
+async function until<T>(probe: () => T | undefined, what: string, timeoutMs = 10000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+describe('switchyard-simulators CLI', () => {
+  it('serves the GitHub API with JSON logs, drops connections in destroy mode, and stops on SIGTERM', async () => {
+    assertBuilt();
+    const token = `ghp_cli_${Math.random().toString(36).slice(2)}`;
+    const sim = start({ GITHUB_SIM_TOKEN: token, GITHUB_SIM_PORT: '0', GITHUB_SIM_REPOS: 'acme/gadgets' });
+    try {
+      const url = await until(() => {
+        for (const line of sim.lines) {
+          const parsed = JSON.parse(line) as { msg?: string; url?: string };
+          if (parsed.msg === 'github simulator listening') return parsed.url;
+        }
+        return undefined;
+      }, 'the listening log line');
+
+      expect((await fetch(`${url}/zen`)).status).toBe(200);
+      const created = await fetch(`${url}/repos/acme/gadgets/issues`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ title: 'from the CLI test' }),
+      });
+      expect(created.status).toBe(201);
+      expect(((await created.json()) as { number: number }).number).toBe(1);
+
+      await fetch(`${url}/_sim/mode`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"mode":"destroy"}' });
+      const dropped = await fetch(`${url}/zen`).then(
+        () => 'answered',
+        (error: Error) => (error.cause as { code?: string } | undefined)?.code ?? error.message,
+      );
+      expect(dropped).toMatch(/UND_ERR_SOCKET|ECONNRESET/);
+
+      sim.child.kill('SIGTERM');
+      expect(await sim.exited).toBe(0);
+      expect(sim.lines.every((line) => JSON.parse(line) !== null)).toBe(true);
+      expect(sim.lines.join('\n')).not.toContain(token);
+    } finally {
+      sim.child.kill('SIGKILL');
+    }
+  });
+
+  it('exits 1 naming the missing token', async () => {
+    assertBuilt();
+    const sim = start({ GITHUB_SIM_PORT: '0' });
+    expect(await sim.exited).toBe(1);
+    expect(sim.lines.join('\n')).toMatch(/GITHUB_SIM_TOKEN: required but not set/);
+  });
+});
