@@ -1,1 +1,73 @@
-export {};
+import { hostname } from 'node:os';
+import { createKafka, KafkaAdmin, TopicNames } from '@switchyard/kafka';
+import { createLogger, createMetricsRegistry, describeConfig, Lifecycle, loadConfigOrExit } from '@switchyard/service-runtime';
+import { buildApp } from './app.js';
+import { loadWsFanoutConfig } from './config.js';
+import { Hub } from './hub.js';
+import { fanoutGroupId, instanceId, LiveEvents } from './live.js';
+
+const SERVICE = 'ws-fanout';
+
+const config = loadConfigOrExit(SERVICE, () => loadWsFanoutConfig(process.env));
+
+const logger = createLogger({ service: SERVICE, level: config.LOG_LEVEL });
+const lifecycle = new Lifecycle(logger);
+lifecycle.installSignalHandlers();
+const instance = instanceId(hostname(), process.pid);
+logger.info({ config: describeConfig(config), instance }, 'starting');
+
+const registry = createMetricsRegistry(SERVICE);
+const names = new TopicNames(config.TOPIC_PREFIX);
+const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: `${SERVICE}-${instance}`, logger });
+const admin = new KafkaAdmin(kafka, names, logger);
+
+const hub = new Hub({
+  maxBufferedBytes: config.WS_MAX_BUFFERED_BYTES,
+  maxSubscriptions: config.WS_MAX_SUBSCRIPTIONS,
+  maxConnections: config.WS_MAX_CONNECTIONS,
+  pingIntervalMs: config.WS_PING_INTERVAL_MS,
+  closeTimeoutMs: config.WS_CLOSE_TIMEOUT_MS,
+  logger,
+  registry,
+});
+
+const live = new LiveEvents({
+  kafka,
+  names,
+  admin,
+  groupId: fanoutGroupId(config.TOPIC_PREFIX, instance),
+  logger,
+  registry,
+  onEvent: (event, receivedAt) => hub.publish(event, receivedAt),
+  onFatal: (error) => lifecycle.fatal(error, 'consumer stopped'),
+});
+
+const app = buildApp({
+  logger,
+  registry,
+  isStopping: () => lifecycle.isStopping,
+  checks: [
+    { name: 'kafka', check: () => admin.ping() },
+    { name: 'consumer', check: () => live.check() },
+  ],
+  stream: { hub, allowedOrigins: config.WS_ALLOWED_ORIGINS, maxMessageBytes: config.WS_MAX_MESSAGE_BYTES },
+});
+
+// Clients first (they get 1001 while the process can still say so), then Kafka, then the HTTP port.
+lifecycle.onStop('clients', () => hub.closeAll());
+lifecycle.onStop('consumer', () => live.stop());
+lifecycle.onStop('consumer group', () => live.deleteGroup());
+lifecycle.onStop('http', () => app.close());
+lifecycle.onStop('admin', () => admin.disconnect());
+
+try {
+  // Listening first lets /healthz answer while Kafka is slow to come up; /readyz says when events flow.
+  await app.listen({ port: config.PORT, host: config.HOST });
+  hub.start();
+  await admin.connect();
+  await admin.provision();
+  await live.start();
+  logger.info({ groupId: live.groupId, port: config.PORT }, 'streaming');
+} catch (error) {
+  lifecycle.fatal(error, 'start failed');
+}
