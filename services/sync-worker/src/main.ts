@@ -1,1 +1,92 @@
-export {};
+import { createKafka, DeadLetters, EventProducer, KafkaAdmin, TopicNames } from '@switchyard/kafka';
+import { createLogger, createMetricsRegistry, describeConfig, Lifecycle, loadConfigOrExit } from '@switchyard/service-runtime';
+import { buildApp } from './app.js';
+import { loadSyncWorkerConfig } from './config.js';
+import { RebuildCommands } from './control.js';
+import { createPool } from './db.js';
+import { migrate } from './migrate.js';
+import { SyncWorker } from './worker.js';
+
+const SERVICE = 'sync-worker';
+
+const config = loadConfigOrExit(SERVICE, () => loadSyncWorkerConfig(process.env));
+const logger = createLogger({ service: SERVICE, level: config.LOG_LEVEL });
+const lifecycle = new Lifecycle(logger);
+lifecycle.installSignalHandlers();
+logger.info({ config: describeConfig(config) }, 'starting');
+
+const registry = createMetricsRegistry(SERVICE);
+const names = new TopicNames(config.TOPIC_PREFIX);
+const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: SERVICE, logger });
+const admin = new KafkaAdmin(kafka, names, logger);
+const producer = new EventProducer(kafka, names);
+const pool = createPool(config.DATABASE_URL, config.DB_POOL_SIZE);
+const retry = { initialMs: config.SYNC_RETRY_INITIAL_MS, maxMs: config.SYNC_RETRY_MAX_MS };
+const onFatal = (error: Error) => lifecycle.fatal(error, 'consumer stopped');
+
+const worker = new SyncWorker({
+  kafka,
+  names,
+  pool,
+  deadLetters: new DeadLetters(producer, names, { service: SERVICE, group: config.KAFKA_GROUP_ID }),
+  groupId: config.KAFKA_GROUP_ID,
+  logger,
+  registry,
+  sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
+  heartbeatIntervalMs: config.KAFKA_HEARTBEAT_INTERVAL_MS,
+  partitionsConsumedConcurrently: config.SYNC_CONCURRENCY,
+  maxBytesPerPartition: config.SYNC_MAX_BYTES_PER_PARTITION,
+  retry,
+  onFatal,
+});
+
+const rebuilds = new RebuildCommands({
+  kafka,
+  names,
+  pool,
+  producer,
+  groupId: `${config.KAFKA_GROUP_ID}.rebuild-commands`,
+  logger,
+  retry,
+  sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
+  onFatal,
+});
+
+const app = buildApp({
+  logger,
+  pool,
+  registry,
+  isStopping: () => lifecycle.isStopping,
+  checks: [
+    { name: 'kafka', check: () => admin.ping() },
+    { name: 'postgres', check: async () => void (await pool.query('SELECT 1')) },
+    {
+      name: 'consumer',
+      check: () => {
+        if (!worker.isJoined) throw new Error('not a member of the consumer group yet');
+      },
+    },
+    { name: 'projection', check: () => worker.assertHealthy() },
+  ],
+});
+
+lifecycle.onStop('consumer', () => worker.stop());
+lifecycle.onStop('rebuild-commands', () => rebuilds.stop());
+lifecycle.onStop('http', () => app.close());
+lifecycle.onStop('producer', () => producer.disconnect());
+lifecycle.onStop('admin', () => admin.disconnect());
+lifecycle.onStop('postgres', () => pool.end());
+
+try {
+  await app.listen({ port: config.PORT, host: config.HOST });
+  const migrations = await migrate(pool);
+  logger.info(migrations, 'migrations done');
+  await admin.connect();
+  await admin.provision();
+  await producer.connect();
+  await worker.start();
+  await rebuilds.start();
+  logger.info({ groupId: config.KAFKA_GROUP_ID }, 'projecting');
+} catch (error) {
+  lifecycle.fatal(error, 'start failed');
+}

@@ -1,0 +1,47 @@
+import { defineErrorCodes, SwitchyardError } from '@switchyard/events';
+
+export const syncErrors = defineErrorCodes('SYNC', {
+  SYNC_DB_UNAVAILABLE: {
+    retriable: true,
+    meaning: 'Postgres refused or dropped the connection, or a transaction hit a deadlock or serialization failure.',
+    fix: 'Nothing to do: the worker pauses the partition, retries with backoff and reports degraded on /readyz.',
+  },
+  SYNC_UNPROJECTABLE: {
+    retriable: false,
+    meaning: 'A valid event could not be written (Postgres rejected its values, e.g. a \\u0000 in JSON text).',
+    fix: 'The record is on the dead-letter topic with the Postgres error; fix the producer and replay it.',
+  },
+  SYNC_MIGRATION_CHANGED: {
+    retriable: false,
+    meaning: 'An applied migration file was edited after it ran (its checksum differs).',
+    fix: 'Migrations are forward-only: restore the file and add a new migration instead.',
+  },
+  SYNC_MIGRATION_FAILED: {
+    retriable: false,
+    meaning: 'A migration failed; its transaction was rolled back and the worker did not start.',
+    fix: 'Read the Postgres error in the log, fix the migration, start again.',
+  },
+  SYNC_REBUILD_BUSY: {
+    retriable: true,
+    meaning: 'Another rebuild of the same projection is running.',
+    fix: 'Wait for it to finish; its progress is in the log and in projection_rebuilds.',
+  },
+  SYNC_REBUILD_FAILED: {
+    retriable: true,
+    meaning: 'A projection rebuild stopped before the swap; the live table was not touched.',
+    fix: 'Read the cause in the log and run the rebuild again.',
+  },
+  SYNC_REBUILD_UNSUPPORTED: {
+    retriable: false,
+    meaning: 'The projection cannot be rebuilt (an unknown name, or a materialized view depends on it).',
+    fix: 'Use one of: entities, command_log, api_health; replace materialized views on projection tables with views.',
+  },
+});
+export type SyncErrorCode = keyof typeof syncErrors;
+
+export class SyncError extends SwitchyardError<SyncErrorCode> {
+  constructor(code: SyncErrorCode, message: string, options?: { details?: Record<string, unknown>; cause?: unknown }) {
+    super(syncErrors, code, message, options);
+    this.name = 'SyncError';
+  }
+}

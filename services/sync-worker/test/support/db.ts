@@ -1,0 +1,41 @@
+import type { Envelope } from '@switchyard/events';
+import type pg from 'pg';
+import type { EntityChange } from '../../src/projections/entities.js';
+
+export interface StoredEntity {
+  key: string;
+  version: string;
+  deleted: boolean;
+  state: unknown;
+  lastEventId: string;
+}
+
+export async function readEntities(pool: pg.Pool, table = 'entities'): Promise<Map<string, StoredEntity>> {
+  const { rows } = await pool.query<{ key: string; version: string; deleted: boolean; state: unknown; last_event_id: string }>(
+    `SELECT source || ':' || entity_type || ':' || entity_id AS key, version, deleted, state, last_event_id FROM "${table}"`,
+  );
+  return new Map(rows.map((row) => [row.key, { key: row.key, version: row.version, deleted: row.deleted, state: row.state, lastEventId: row.last_event_id }]));
+}
+
+/** The envelope an entity change came from (the projection reads changes back out of it). */
+export function envelopeOf(change: EntityChange): Envelope {
+  return {
+    specversion: '1.0',
+    id: change.eventId,
+    source: 'test',
+    type: change.eventType,
+    subject: `${change.source}:${change.entityType}:${change.entityId}`,
+    time: change.time,
+    datacontenttype: 'application/json',
+    correlationid: change.eventId,
+    entityversion: change.version,
+    data: {
+      source: change.source,
+      entityType: change.entityType,
+      entityId: change.entityId,
+      version: change.version,
+      origin: change.origin,
+      state: change.state,
+    },
+  };
+}
