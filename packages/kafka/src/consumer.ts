@@ -22,6 +22,8 @@ export interface PartitionBatch<E = unknown> {
   readonly spec: TopicSpec;
   readonly partition: number;
   readonly records: readonly ConsumedRecord<E>[];
+  /** The position this batch was fetched from: this consumer's in-memory position for the partition. */
+  readonly fetchedOffset: string;
   /** The offset to resume from once this batch is done (past any filtered control records). */
   readonly nextOffset: string;
   readonly highWatermark: string;
@@ -184,6 +186,8 @@ export class EventConsumer<T extends TopicSpec> {
       spec,
       partition: batch.partition,
       records,
+      // kafkajs keeps the requested position on its Batch without declaring it in its types.
+      fetchedOffset: String((batch as unknown as { fetchedOffset: string }).fetchedOffset),
       nextOffset,
       highWatermark: batch.highWatermark,
       heartbeat: () => payload.heartbeat(),

@@ -1,20 +1,11 @@
 import { topics as catalog, type TopicSpec } from '@switchyard/events';
 import { dropDatabase, ensureDatabase, withDatabase } from '@switchyard/infra';
-import { createKafka, EventProducer, KafkaAdmin, TopicNames, type Kafka, type KafkaLogger } from '@switchyard/kafka';
+import { createKafka, EventProducer, KafkaAdmin, TopicNames, type Kafka } from '@switchyard/kafka';
 import pg from 'pg';
 import { inject, test as base } from 'vitest';
 import { EventCollector } from './collector.js';
+import { testLogger } from './logger.js';
 import { uniqueName } from './wait.js';
-
-/** Logs kafkajs warnings and errors to the test output only when SWITCHYARD_TEST_LOGS is set. */
-export const testLogger: KafkaLogger = process.env['SWITCHYARD_TEST_LOGS']
-  ? {
-      debug() {},
-      info() {},
-      warn: (fields, message) => console.warn(message, fields),
-      error: (fields, message) => console.error(message, fields),
-    }
-  : { debug() {}, info() {}, warn() {}, error() {} };
 
 export interface TestDatabase {
   readonly url: string;

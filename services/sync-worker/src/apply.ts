@@ -21,15 +21,19 @@ function positioned(record: ConsumedRecord<Envelope>): PositionedEvent {
 
 /**
  * Applies a partition's records to a projection's tables inside the caller's open transaction. Records that did
- * not decode are rejected with their decode error. If Postgres refuses the batch's data (a data exception or an
- * integrity violation), the batch is replayed record by record under savepoints so only the offending records are
- * rejected (SYNC_UNPROJECTABLE) and the rest still land. Any other error propagates, the transaction with it.
+ * not decode are rejected with their decode error.
+ *
+ * - `mode: 'batch'` applies all good records with the projection's set-based statements. A refusal by Postgres
+ *   (see `isDataError`) aborts the caller's transaction; the caller then starts over in `isolate` mode.
+ * - `mode: 'isolate'` applies record by record under savepoints, so only the offending records are rejected
+ *   (SYNC_UNPROJECTABLE) and the rest still land. Slower, and only used after a refusal.
  */
 export async function applyRecords(
   client: pg.ClientBase,
   projection: Projection,
   records: readonly ConsumedRecord<Envelope>[],
   tables: TableMap<string>,
+  mode: 'batch' | 'isolate' = 'batch',
 ): Promise<ApplyOutcome> {
   const rejected: Rejected[] = [];
   const good: ConsumedRecord<Envelope>[] = [];
@@ -42,15 +46,9 @@ export async function applyRecords(
     }
   }
   if (good.length === 0) return { applied: 0, rejected };
-
-  await client.query('SAVEPOINT batch');
-  try {
+  if (mode === 'batch') {
     await projection.apply(client, good.map(positioned), tables);
-    await client.query('RELEASE SAVEPOINT batch');
     return { applied: good.length, rejected };
-  } catch (error) {
-    if (!isDataError(error)) throw error;
-    await client.query('ROLLBACK TO SAVEPOINT batch');
   }
 
   let applied = 0;

@@ -16,6 +16,8 @@ export const SyncWorkerConfig = z.object({
   SYNC_CONCURRENCY: env.positiveInt(3),
   /** Upper bound of one partition's fetch, and so of one transaction. */
   SYNC_MAX_BYTES_PER_PARTITION: env.positiveInt(1048576),
+  /** `false` lets commits return before the WAL flush; safe here because rows and positions commit together. */
+  SYNC_SYNCHRONOUS_COMMIT: env.boolean(false),
   SYNC_RETRY_INITIAL_MS: env.milliseconds(200),
   SYNC_RETRY_MAX_MS: env.milliseconds(5000),
   DB_POOL_SIZE: z.coerce.number().int().min(2).optional(),

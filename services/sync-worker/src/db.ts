@@ -3,11 +3,17 @@ import pg from 'pg';
 
 // bigint (int8) columns come back as strings by default; offsets fit in a JS string and stay exact.
 
-/** A pool whose connection attempts fail fast, so an unreachable Postgres is noticed within seconds. */
-export function createPool(connectionString: string, max: number): pg.Pool {
+/**
+ * A pool whose connection attempts fail fast, so an unreachable Postgres is noticed within seconds.
+ * `synchronousCommit: false` lets a commit return before its WAL is flushed: a Postgres crash may then lose the
+ * last commits — rows and position together, since they share a transaction — and the worker re-applies them
+ * (see docs/adr/0002-offsets-in-postgres.md).
+ */
+export function createPool(connectionString: string, max: number, settings: { synchronousCommit?: boolean } = {}): pg.Pool {
   const pool = new pg.Pool({
     connectionString,
     max,
+    ...(settings.synchronousCommit === false ? { options: '-c synchronous_commit=off' } : {}),
     connectionTimeoutMillis: 3000,
     idleTimeoutMillis: 30000,
     keepAlive: true,

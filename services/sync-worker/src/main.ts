@@ -20,7 +20,7 @@ const names = new TopicNames(config.TOPIC_PREFIX);
 const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: SERVICE, logger });
 const admin = new KafkaAdmin(kafka, names, logger);
 const producer = new EventProducer(kafka, names);
-const pool = createPool(config.DATABASE_URL, config.DB_POOL_SIZE);
+const pool = createPool(config.DATABASE_URL, config.DB_POOL_SIZE, { synchronousCommit: config.SYNC_SYNCHRONOUS_COMMIT });
 const retry = { initialMs: config.SYNC_RETRY_INITIAL_MS, maxMs: config.SYNC_RETRY_MAX_MS };
 const onFatal = (error: Error) => lifecycle.fatal(error, 'consumer stopped');
 
@@ -34,7 +34,7 @@ const worker = new SyncWorker({
   registry,
   sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
   heartbeatIntervalMs: config.KAFKA_HEARTBEAT_INTERVAL_MS,
-  partitionsConsumedConcurrently: config.SYNC_CONCURRENCY,
+  concurrency: config.SYNC_CONCURRENCY,
   maxBytesPerPartition: config.SYNC_MAX_BYTES_PER_PARTITION,
   retry,
   onFatal,

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { Envelope } from '@switchyard/events';
 import { EventConsumer, KafkaAdmin, type Kafka, type KafkaLogger, type PartitionBatch, type TopicNames } from '@switchyard/kafka';
 import type pg from 'pg';
-import { applyRecords } from './apply.js';
+import { applyRecords, type ApplyOutcome } from './apply.js';
+import { isDataError } from './db.js';
 import { SyncError } from './errors.js';
 import { readOffsets } from './offsets.js';
 import { quoteIdent, type Projection, type TableMap } from './projections/types.js';
@@ -178,14 +179,9 @@ async function runRebuild(options: RebuildOptions, started: number): Promise<Reb
       async () => {
         const client = await pool.connect();
         try {
-          await client.query('BEGIN');
-          const outcome = await applyRecords(client, projection, batch.records, shadowTables);
-          await client.query('COMMIT');
+          const outcome = await applyInTransaction(client, (mode) => applyRecords(client, projection, batch.records, shadowTables, mode));
           events += outcome.applied;
           skipped += outcome.rejected.length;
-        } catch (error) {
-          await client.query('ROLLBACK').catch(() => undefined);
-          throw error;
         } finally {
           client.release();
         }
@@ -271,6 +267,25 @@ async function runRebuild(options: RebuildOptions, started: number): Promise<Reb
   return { projection: projection.name, events, skipped, durationMs: performance.now() - started, swapLockMs };
 }
 
+/** One transaction; when Postgres refuses some record's data, once more in isolate mode. */
+async function applyInTransaction(
+  client: pg.ClientBase,
+  apply: (mode: 'batch' | 'isolate') => Promise<ApplyOutcome>,
+): Promise<ApplyOutcome> {
+  for (const mode of ['batch', 'isolate'] as const) {
+    try {
+      await client.query('BEGIN');
+      const outcome = await apply(mode);
+      await client.query('COMMIT');
+      return outcome;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      if (mode === 'isolate' || !isDataError(error)) throw error;
+    }
+  }
+  throw new Error('unreachable');
+}
+
 const INDEX_BODY = /^CREATE (UNIQUE )?INDEX \S+ ON (ONLY )?\S+ /;
 
 /**
@@ -299,6 +314,9 @@ async function swapTable(client: pg.ClientBase, live: string, shadow: string): P
         [table],
       )
     ).rows.map((row) => ({ name: row.name, body: `${row.definition.startsWith('CREATE UNIQUE') ? 'U ' : ''}${row.definition.replace(INDEX_BODY, '')}` }));
+  // Readers of a view lock the view, then the table; take the locks in that order or a reader deadlocks with us.
+  const lockOrder = [...views.rows.map((view) => view.name), quoteIdent(live), quoteIdent(shadow)];
+  await client.query(`LOCK TABLE ${lockOrder.join(', ')} IN ACCESS EXCLUSIVE MODE`);
   const liveIndexes = await indexes(live);
   const shadowIndexes = await indexes(shadow);
   const retired = `${live}__old`;

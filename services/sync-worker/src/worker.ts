@@ -1,16 +1,10 @@
 import type { Envelope, TopicSpec } from '@switchyard/events';
-import {
-  EventConsumer,
-  type DeadLetters,
-  type Kafka,
-  type KafkaError,
-  type PartitionBatch,
-  type TopicNames,
-} from '@switchyard/kafka';
+import { EventConsumer, type DeadLetters, type Kafka, type PartitionBatch, type TopicNames } from '@switchyard/kafka';
 import type { Logger, Registry } from '@switchyard/service-runtime';
 import type pg from 'pg';
 import { Counter, Histogram } from 'prom-client';
 import { applyRecords } from './apply.js';
+import { isDataError } from './db.js';
 import { lockOffset, saveOffset } from './offsets.js';
 import { projectionsByTopic, type Projection } from './projections/index.js';
 import { retryTransient, type RetryPolicy } from './retry.js';
@@ -25,15 +19,36 @@ export interface SyncWorkerOptions {
   readonly registry: Registry;
   readonly sessionTimeoutMs: number;
   readonly heartbeatIntervalMs: number;
-  readonly partitionsConsumedConcurrently: number;
+  /** Batch transactions open at once (across partitions; one partition's batches always run in order). */
+  readonly concurrency: number;
   readonly maxBytesPerPartition: number;
   readonly retry: RetryPolicy;
-  readonly onFatal: (error: KafkaError) => void;
+  readonly onFatal: (error: Error) => void;
 }
 
 interface Degradation {
   readonly since: number;
   readonly reason: string;
+}
+
+/** A counting semaphore for transaction slots. */
+class Slots {
+  private free: number;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(size: number) {
+    this.free = size;
+  }
+
+  async acquire(): Promise<() => void> {
+    if (this.free > 0) this.free -= 1;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    return () => {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free += 1;
+    };
+  }
 }
 
 /**
@@ -42,12 +57,18 @@ interface Degradation {
  * Each partition batch is one Postgres transaction that (1) locks the partition's row in `sync_offsets`, (2) drops
  * records below the stored position — already applied by an earlier run or by another member during a rebalance —
  * (3) applies the rest with a bounded number of set-based statements, dead-lettering records that cannot be used,
- * and (4) stores the new position. Postgres is the only place positions are kept; nothing is committed to Kafka,
- * so a partition always restarts at or before the stored position and the filter makes the overlap harmless.
+ * and (4) stores the new position. Postgres is the only place positions are kept; nothing is committed to Kafka.
  * See docs/adr/0002-offsets-in-postgres.md.
  *
- * A transient failure (Postgres unreachable, deadlock) leaves the batch unmarked and retries it with capped
- * exponential backoff, heartbeating in between; `/readyz` reports the degradation until a batch commits again.
+ * Fetching is pipelined with writing: the batch handler queues the batch on its partition's chain (a partition's
+ * batches commit strictly in order) and returns, so kafkajs fetches and decodes the next batches while earlier ones
+ * are in Postgres. The in-memory Kafka position may therefore run ahead of Postgres; every transaction compares the
+ * batch's fetch position with the stored one and, should Postgres hold less than the batch assumes (it lost
+ * commits, or another member was faster), seeks back to what Postgres holds.
+ *
+ * A transient failure (Postgres unreachable, deadlock) retries the batch with capped exponential backoff while later
+ * batches of that partition wait behind it; `/readyz` reports the degradation until a batch commits again. Any other
+ * error stops the process, which restarts from the positions in Postgres.
  */
 export class SyncWorker {
   private readonly options: SyncWorkerOptions;
@@ -55,14 +76,25 @@ export class SyncWorker {
   private readonly routes: Map<string, Projection>;
   /** Partitions whose last attempt failed transiently, keyed `topic/partition`. */
   private readonly degraded = new Map<string, Degradation>();
+  /** The tail of each partition's chain of queued batches. */
+  private readonly chains = new Map<string, Promise<void>>();
+  private readonly slots: Slots;
+  private readonly maxQueued: number;
+  private queued = 0;
+  private readonly roomWaiters: (() => void)[] = [];
+  private stopping = false;
   private readonly projected: Counter<'projection'>;
   private readonly deadLettered: Counter<'projection' | 'code'>;
   private readonly transientFailures: Counter<'projection'>;
+  private readonly rewinds: Counter<'projection'>;
   private readonly batchDuration: Histogram<'projection'>;
   private readonly eventAge: Histogram;
 
   constructor(options: SyncWorkerOptions) {
     this.options = options;
+    this.slots = new Slots(options.concurrency);
+    // Enough queued work that a fetch's batches are decoded while the previous ones are written.
+    this.maxQueued = options.concurrency * 3;
     const byTopic = projectionsByTopic();
     this.routes = new Map([...byTopic].map(([spec, projection]) => [options.names.name(spec), projection]));
     this.consumer = new EventConsumer(options.kafka, options.names, {
@@ -72,7 +104,7 @@ export class SyncWorker {
       commitToKafka: false,
       sessionTimeoutMs: options.sessionTimeoutMs,
       heartbeatIntervalMs: options.heartbeatIntervalMs,
-      partitionsConsumedConcurrently: options.partitionsConsumedConcurrently,
+      partitionsConsumedConcurrently: options.concurrency,
       maxBytesPerPartition: options.maxBytesPerPartition,
       logger: options.logger,
       onFatal: options.onFatal,
@@ -96,6 +128,12 @@ export class SyncWorker {
       labelNames: ['projection'],
       registers,
     });
+    this.rewinds = new Counter({
+      name: 'switchyard_sync_rewinds_total',
+      help: 'Batches fetched beyond the position Postgres holds, re-read from that position',
+      labelNames: ['projection'],
+      registers,
+    });
     this.batchDuration = new Histogram({
       name: 'switchyard_sync_batch_duration_seconds',
       help: 'Time to project one partition batch, transaction included',
@@ -106,7 +144,7 @@ export class SyncWorker {
     this.eventAge = new Histogram({
       name: 'switchyard_sync_event_age_at_commit_seconds',
       help: 'Kafka record timestamp to projection commit',
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      buckets: [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30],
       registers,
     });
   }
@@ -125,53 +163,109 @@ export class SyncWorker {
   }
 
   async start(): Promise<void> {
-    await this.consumer.start((batch) => this.handle(batch));
+    await this.consumer.start((batch) => this.enqueue(batch as PartitionBatch<Envelope>));
   }
 
-  /** Stops fetching and waits for the batch transactions in flight; uncommitted work is simply redone later. */
+  /**
+   * Stops fetching, lets the transactions in flight finish and abandons queued batches that have not started (or
+   * are waiting out a Postgres outage): they were never committed and are read again on the next start.
+   */
   async stop(): Promise<void> {
+    this.stopping = true;
+    for (const wake of this.roomWaiters.splice(0)) wake();
     await this.consumer.stop();
+    await Promise.all(this.chains.values());
   }
 
-  private async handle(batch: PartitionBatch): Promise<void> {
+  private async enqueue(batch: PartitionBatch<Envelope>): Promise<void> {
     const projection = this.routes.get(batch.topic);
-    if (projection === undefined) return;
-    const started = performance.now();
+    if (projection === undefined || this.stopping) return;
+    while (this.queued >= this.maxQueued && !this.stopping) {
+      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+    }
+    this.queued += 1;
     const key = `${batch.topic}/${batch.partition}`;
-    await retryTransient(batch, this.options.retry, () => this.project(batch as PartitionBatch<Envelope>, projection), {
-      onFailure: (error, attempt, delayMs) => {
-        if (!this.degraded.has(key)) this.degraded.set(key, { since: Date.now(), reason: `${error.code}: ${error.message}` });
-        this.transientFailures.inc({ projection: projection.name });
-        if (attempt % 10 === 0) {
-          this.options.logger.warn(
-            { err: error, projection: projection.name, topic: batch.topic, partition: batch.partition, attempt, retryInMs: Math.round(delayMs) },
-            'batch failed transiently; retrying',
-          );
-        }
-      },
-      onSuccess: (failedAttempts) => {
-        this.batchDuration.observe({ projection: projection.name }, (performance.now() - started) / 1000);
-        if (this.degraded.delete(key)) {
-          this.options.logger.info({ projection: projection.name, topic: batch.topic, partition: batch.partition, failedAttempts }, 'projection recovered');
-        }
-      },
-    });
+    const chain: Promise<void> = (this.chains.get(key) ?? Promise.resolve())
+      .then(() => this.run(batch, projection, key))
+      .catch((error: unknown) => this.options.onFatal(error as Error))
+      .finally(() => {
+        this.queued -= 1;
+        this.roomWaiters.shift()?.();
+        if (this.chains.get(key) === chain) this.chains.delete(key);
+      });
+    this.chains.set(key, chain);
+    // The in-memory position moves on so kafkajs fetches ahead; Postgres keeps the position that counts.
+    batch.markDone();
   }
 
-  private async project(batch: PartitionBatch<Envelope>, projection: Projection): Promise<void> {
+  private async run(batch: PartitionBatch<Envelope>, projection: Projection, key: string): Promise<void> {
+    if (this.stopping) return;
+    const release = await this.slots.acquire();
+    const started = performance.now();
+    try {
+      await retryTransient(
+        { isStale: () => this.stopping, heartbeat: async () => undefined },
+        this.options.retry,
+        () => this.project(batch, projection),
+        {
+          onFailure: (error, attempt, delayMs) => {
+            if (!this.degraded.has(key)) this.degraded.set(key, { since: Date.now(), reason: `${error.code}: ${error.message}` });
+            this.transientFailures.inc({ projection: projection.name });
+            if (attempt % 10 === 0) {
+              this.options.logger.warn(
+                { err: error, projection: projection.name, topic: batch.topic, partition: batch.partition, attempt, retryInMs: Math.round(delayMs) },
+                'batch failed transiently; retrying',
+              );
+            }
+          },
+          onSuccess: (failedAttempts) => {
+            this.batchDuration.observe({ projection: projection.name }, (performance.now() - started) / 1000);
+            if (this.degraded.delete(key)) {
+              this.options.logger.info({ projection: projection.name, topic: batch.topic, partition: batch.partition, failedAttempts }, 'projection recovered');
+            }
+          },
+        },
+      );
+    } finally {
+      release();
+    }
+  }
+
+  private async project(batch: PartitionBatch<Envelope>, projection: Projection, mode: 'batch' | 'isolate' = 'batch'): Promise<void> {
     const client = await this.options.pool.connect();
     let released = false;
     try {
       await client.query('BEGIN');
       const stored = await lockOffset(client, projection.name, batch.topic, batch.partition);
+      if (BigInt(batch.fetchedOffset) > stored) {
+        // Records between the stored position and this batch were never committed here: read them again.
+        await client.query('ROLLBACK');
+        this.rewinds.inc({ projection: projection.name });
+        this.options.logger.warn(
+          { projection: projection.name, topic: batch.topic, partition: batch.partition, fetched: batch.fetchedOffset, stored: stored.toString() },
+          'fetched beyond the stored position; re-reading from it',
+        );
+        this.consumer.seek(batch.topic, batch.partition, stored.toString());
+        return;
+      }
       if (BigInt(batch.nextOffset) <= stored) {
         // Everything here was applied before (a restart reads from the earliest offset): jump ahead.
         await client.query('ROLLBACK');
-        batch.seek(stored.toString());
+        this.consumer.seek(batch.topic, batch.partition, stored.toString());
         return;
       }
       const fresh = batch.records.filter((record) => BigInt(record.offset) >= stored);
-      const outcome = await applyRecords(client, projection, fresh, projection.tables);
+      let outcome;
+      try {
+        outcome = await applyRecords(client, projection, fresh, projection.tables, mode);
+      } catch (error) {
+        if (mode === 'isolate' || !isDataError(error)) throw error;
+        // Postgres refused some record's data: start over, one record at a time, to set just those aside.
+        await client.query('ROLLBACK');
+        client.release();
+        released = true;
+        return this.project(batch, projection, 'isolate');
+      }
       if (outcome.rejected.length > 0) {
         // Durable on the dead-letter topic before the position moves past them.
         await this.options.deadLetters.send(outcome.rejected);
@@ -179,7 +273,6 @@ export class SyncWorker {
       await saveOffset(client, projection.name, batch.topic, batch.partition, batch.nextOffset);
       await client.query('COMMIT');
       const committedAt = Date.now();
-      batch.markDone();
       this.projected.inc({ projection: projection.name }, outcome.applied);
       for (const { why } of outcome.rejected) this.deadLettered.inc({ projection: projection.name, code: why.code });
       for (const record of fresh) this.eventAge.observe((committedAt - Number(record.timestamp)) / 1000);
