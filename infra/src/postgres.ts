@@ -1,6 +1,6 @@
 import pg from 'pg';
 
-/** `postgres://postgres@127.0.0.1:5432/postgres`, the server every local run and test uses unless told otherwise. */
+/** The local stack's database on the local server (trust auth); tests create their own databases beside it. */
 export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/switchyard';
 
 function withDatabase(url: string, database: string): string {

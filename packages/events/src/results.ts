@@ -3,8 +3,9 @@ import { envelopeSchema } from './envelope.js';
 import { EntityVersion } from './version.js';
 
 /**
- * Command results, keyed by command id: `accepted` when the handler picks a valid command up, then exactly one of
- * `succeeded` or `failed`; `rejected` (alone) when the command is malformed or of an unknown type.
+ * Command results, keyed by command id (which is also their CloudEvents subject): `accepted` when the handler picks a
+ * valid command up, then exactly one of `succeeded` or `failed`; `rejected` (alone) when the command is malformed or
+ * of an unknown type. The entity a command touched is in `data.entity`.
  */
 export const CommandStatus = z.enum(['accepted', 'succeeded', 'failed', 'rejected']);
 export type CommandStatus = z.infer<typeof CommandStatus>;

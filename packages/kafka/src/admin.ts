@@ -1,5 +1,5 @@
 import { topics as catalog, type TopicSpec } from '@switchyard/events';
-import type { Admin, Kafka } from 'kafkajs';
+import type { Admin, ConfigResourceTypes, Kafka } from 'kafkajs';
 import type { KafkaLogger } from './client.js';
 import { KafkaError, type KafkaErrorCode } from './errors.js';
 import type { TopicNames } from './topic-names.js';
@@ -8,6 +8,8 @@ export interface ProvisionResult {
   created: string[];
   grown: string[];
   unchanged: string[];
+  /** Existing topics whose configs differ from the catalog (logged as warnings; never overwritten). */
+  drifted: { topic: string; config: string; expected: string; actual: string | null }[];
 }
 
 export interface PartitionOffsets {
@@ -16,6 +18,10 @@ export interface PartitionOffsets {
   high: string;
   low: string;
 }
+
+// The protocol's resource type for topics. kafkajs is CommonJS and Node's ESM loader cannot see its enum as a named
+// export, so the value is spelled out.
+const TOPIC_RESOURCE = 2 as ConfigResourceTypes;
 
 /** Thrown inside a retried step to say "not there yet, look again". */
 class RetryNow extends Error {}
@@ -134,11 +140,36 @@ export class KafkaAdmin {
       }
     });
     const names = wanted.map(({ name }) => name);
+    const drifted = await this.configDrift(wanted.filter(({ name }) => !created.has(name)));
+    for (const drift of drifted) {
+      this.logger.warn(drift, 'topic config differs from the catalog; left as it is');
+    }
     return {
       created: names.filter((name) => created.has(name)),
       grown: names.filter((name) => grown.has(name)),
       unchanged: names.filter((name) => !created.has(name) && !grown.has(name)),
+      drifted,
     };
+  }
+
+  /** Compares existing topics' configs with the catalog's. Changing a cleanup policy in place is an operator's call. */
+  private async configDrift(existing: readonly { spec: TopicSpec; name: string }[]): Promise<ProvisionResult['drifted']> {
+    if (existing.length === 0) return [];
+    const described = await this.retrying('KFK_UNAVAILABLE', 'describing topic configs', () =>
+      this.admin.describeConfigs({
+        includeSynonyms: false,
+        resources: existing.map(({ spec, name }) => ({ type: TOPIC_RESOURCE, name, configNames: Object.keys(spec.config) })),
+      }),
+    );
+    const drifted: ProvisionResult['drifted'] = [];
+    for (const { spec, name } of existing) {
+      const entries = described.resources.find((resource) => resource.resourceName === name)?.configEntries ?? [];
+      for (const [config, expected] of Object.entries(spec.config)) {
+        const actual = entries.find((entry) => entry.configName === config)?.configValue ?? null;
+        if (actual !== expected) drifted.push({ topic: name, config, expected, actual });
+      }
+    }
+    return drifted;
   }
 
   async partitionOffsets(topic: string): Promise<PartitionOffsets[]> {

@@ -1,7 +1,7 @@
 import { createEvent, entityKey, sourceVersions, topics, type TopicEventInput } from '@switchyard/events';
 import { test, testLogger, uniqueName, waitFor } from '@switchyard/testkit';
 import { describe, expect } from 'vitest';
-import { DeadLetters, EventConsumer, KafkaError, type ConsumedRecord } from '../src/index.js';
+import { DeadLetters, EventConsumer, KafkaAdmin, KafkaError, TopicNames, type ConsumedRecord } from '../src/index.js';
 
 function issueEvent(number: number, title: string): TopicEventInput<typeof topics.entities> {
   const updatedAt = '2026-11-24T05:00:00Z';
@@ -111,5 +111,33 @@ describe('typed producer and consumer', () => {
     expect(first.event.data.error.code).toBe('EVT_NOT_JSON');
     expect(Buffer.from(first.event.data.original.value ?? '', 'base64').toString()).toBe('not json');
     expect(first.event.data.original).toMatchObject({ topic: entities, partition: expect.any(Number), offset: '0' });
+  });
+});
+
+describe('topic provisioning', () => {
+  test('creates what is missing, is idempotent, and reports config drift without overwriting it', async ({ kafka }) => {
+    const names = new TopicNames(`${uniqueName('p')}.`);
+    const admin = new KafkaAdmin(kafka, names, testLogger);
+    const raw = kafka.admin();
+    await admin.connect();
+    await raw.connect();
+    try {
+      // Someone created the entities topic by hand, with the wrong cleanup policy.
+      await raw.createTopics({ topics: [{ topic: names.name(topics.entities), numPartitions: 6, configEntries: [{ name: 'cleanup.policy', value: 'delete' }] }] });
+      const first = await admin.provision();
+      expect(first.created).toHaveLength(Object.keys(topics).length - 1);
+      expect(first.drifted).toEqual([
+        { topic: names.name(topics.entities), config: 'cleanup.policy', expected: 'compact', actual: 'delete' },
+        expect.objectContaining({ topic: names.name(topics.entities), config: 'min.compaction.lag.ms', expected: '3600000' }),
+      ]);
+      const again = await admin.provision();
+      expect(again.created).toEqual([]);
+      expect(again.unchanged).toHaveLength(Object.keys(topics).length);
+      expect(again.drifted.map((drift) => drift.config)).toEqual(['cleanup.policy', 'min.compaction.lag.ms']);
+    } finally {
+      await admin.deleteTopics(Object.values(topics).map((spec) => names.name(spec)));
+      await raw.disconnect();
+      await admin.disconnect();
+    }
   });
 });

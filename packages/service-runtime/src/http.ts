@@ -42,7 +42,12 @@ function statusOf(error: unknown): number {
  * A fastify instance with our logger, request ids and one error shape for every failure:
  * `{ error: { code, message, field?, retriable } }`.
  */
-export function createHttpServer(options: { logger: Logger; bodyLimit?: number }): FastifyInstance {
+export function createHttpServer(options: {
+  logger: Logger;
+  bodyLimit?: number;
+  /** While true, every route but the ops endpoints answers 503 RT_SHUTTING_DOWN. */
+  isStopping?: () => boolean;
+}): FastifyInstance {
   const app = Fastify({
     loggerInstance: options.logger,
     // One `request` line per response comes from the onResponse hook below; fastify's own pair is off.
@@ -52,8 +57,18 @@ export function createHttpServer(options: { logger: Logger; bodyLimit?: number }
     return503OnClosing: true,
   }) as unknown as FastifyInstance;
 
+  const isOps = (url: string) => url.startsWith('/healthz') || url.startsWith('/readyz') || url.startsWith('/metrics');
+  const isStopping = options.isStopping;
+  if (isStopping) {
+    app.addHook('onRequest', async (request) => {
+      if (isStopping() && !isOps(request.url)) {
+        throw new RuntimeError('RT_SHUTTING_DOWN', 'the service is shutting down; retry against another instance');
+      }
+    });
+  }
+
   app.addHook('onResponse', (request, reply, done) => {
-    if (!request.url.startsWith('/healthz') && !request.url.startsWith('/readyz') && !request.url.startsWith('/metrics')) {
+    if (!isOps(request.url)) {
       request.log.info(
         { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
         'request',

@@ -21,7 +21,7 @@ export interface AppDeps {
  * with its ids once Kafka has acknowledged it. The result arrives later on the command-results topic.
  */
 export function buildApp(deps: AppDeps): FastifyInstance {
-  const app = createHttpServer({ logger: deps.logger });
+  const app = createHttpServer({ logger: deps.logger, isStopping: deps.isStopping });
   registerOps(app, { checks: deps.checks, registry: deps.registry, isStopping: deps.isStopping });
   app.post('/v1/commands', async (request, reply) => {
     const traceparent = request.headers['traceparent'];

@@ -208,7 +208,6 @@ export class CommandProcessor {
     const context = commandContext({
       id: raw.id ?? `${record.topic}/${record.partition}/${record.offset}`,
       type: raw.type ?? '',
-      subject: raw.subject,
       correlationid: raw.correlationid,
       traceparent: raw.traceparent,
     });

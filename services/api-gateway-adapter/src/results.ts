@@ -16,8 +16,6 @@ export interface CommandContext {
   readonly commandId: string;
   /** As received; empty when the record had none. */
   readonly commandType: string;
-  /** The command's target entity key, when known. */
-  readonly subject: string | undefined;
   readonly correlationId: string;
   /** A child span of the command's trace (a new trace when the command had none), shared by its events. */
   readonly traceparent: string;
@@ -26,14 +24,12 @@ export interface CommandContext {
 export function commandContext(command: {
   id: string;
   type: string;
-  subject?: string | undefined;
   correlationid?: string | undefined;
   traceparent?: string | undefined;
 }): CommandContext {
   return {
     commandId: command.id,
     commandType: command.type,
-    subject: command.subject,
     correlationId: command.correlationid ?? command.id,
     traceparent: childTraceparent(command.traceparent),
   };
@@ -49,12 +45,12 @@ export interface ResultFields {
   readonly durationMs?: number;
 }
 
-/** A command result keyed by command id, caused by the command, in its correlation and trace. */
+/** A command result about the command: its subject and key are the command id; caused by the command, in its correlation and trace. */
 export function resultEvent(context: CommandContext, status: CommandStatus, fields: ResultFields, time: Date): ResultEvent {
   return createEvent({
     type: `switchyard.command.${status}`,
     source: SOURCE,
-    subject: context.subject,
+    subject: context.commandId,
     time,
     correlationId: context.correlationId,
     causationId: context.commandId,

@@ -18,7 +18,7 @@ export interface AppDeps {
 
 /** Ops endpoints plus `GET /v1/health`: every probed API's current status. */
 export function buildApp(deps: AppDeps): FastifyInstance {
-  const app = createHttpServer({ logger: deps.logger });
+  const app = createHttpServer({ logger: deps.logger, isStopping: deps.isStopping });
   registerOps(app, { checks: deps.checks, registry: deps.registry, isStopping: deps.isStopping });
   app.get('/v1/health', async () => ({ apis: deps.monitor.snapshot() }));
   return app;

@@ -14,8 +14,8 @@ function failureReason(error: unknown): string {
 }
 
 /**
- * One GET of a health URL. 2xx/3xx is up; 429 and 5xx are failures named by status; a timeout or a refused
- * connection is a failure named by cause. The body is read and dropped so the connection can be reused.
+ * One GET of a health URL. 2xx/3xx is up; any status of 400 or above is a failure named by status (`http_503`);
+ * a timeout or a refused connection is a failure named by cause. The body is read and dropped so the connection can be reused.
  */
 export async function probe(dispatcher: Dispatcher, url: string, timeoutMs: number): Promise<ProbeOutcome> {
   const target = new URL(url);

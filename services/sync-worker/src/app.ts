@@ -19,7 +19,7 @@ export interface AppDeps {
 
 /** Ops endpoints plus `GET /v1/positions`: every projection's stored consumer position per partition. */
 export function buildApp(deps: AppDeps): FastifyInstance {
-  const app = createHttpServer({ logger: deps.logger });
+  const app = createHttpServer({ logger: deps.logger, isStopping: deps.isStopping });
   registerOps(app, { checks: deps.checks, registry: deps.registry, isStopping: deps.isStopping });
   app.get('/v1/positions', async () => ({
     positions: (await readOffsets(deps.pool)).map((row) => ({ ...row, nextOffset: row.nextOffset.toString() })),

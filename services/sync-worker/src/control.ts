@@ -114,7 +114,14 @@ export class RebuildCommands {
           void heartbeat();
         },
       });
-      logger.info({ ...report }, 'rebuild finished');
+      if (report.previously?.status === 'failed') {
+        // A redelivered command that failed before: repeat its outcome, do not rebuild again.
+        await this.report(command, 'failed', {
+          error: new SyncError('SYNC_REBUILD_FAILED', report.previously.error ?? 'the rebuild failed'),
+        });
+        return;
+      }
+      logger.info({ ...report }, report.previously ? 'rebuild already done for this command' : 'rebuild finished');
       await this.report(command, 'succeeded', { report });
     } catch (error) {
       const failure =

@@ -33,8 +33,8 @@ export const syncErrors = defineErrorCodes('SYNC', {
   },
   SYNC_REBUILD_UNSUPPORTED: {
     retriable: false,
-    meaning: 'The projection cannot be rebuilt (an unknown name, or a materialized view depends on it).',
-    fix: 'Use one of: entities, command_log, api_health; replace materialized views on projection tables with views.',
+    meaning: 'A materialized view depends on a projection table; the swap re-points views but cannot re-point it.',
+    fix: 'Replace the materialized view with a view, or drop it before the rebuild and create it again after.',
   },
 });
 export type SyncErrorCode = keyof typeof syncErrors;

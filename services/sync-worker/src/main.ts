@@ -4,7 +4,9 @@ import { buildApp } from './app.js';
 import { loadSyncWorkerConfig } from './config.js';
 import { RebuildCommands } from './control.js';
 import { createPool } from './db.js';
+import { registerLagMetric } from './lag.js';
 import { migrate } from './migrate.js';
+import { projections } from './projections/index.js';
 import { SyncWorker } from './worker.js';
 
 const SERVICE = 'sync-worker';
@@ -51,6 +53,8 @@ const rebuilds = new RebuildCommands({
   sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
   onFatal,
 });
+
+registerLagMetric({ registry, pool, admin, names, projections: Object.values(projections) });
 
 const app = buildApp({
   logger,

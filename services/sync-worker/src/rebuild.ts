@@ -49,6 +49,8 @@ export interface RebuildReport {
   readonly skipped: number;
   readonly durationMs: number;
   readonly swapLockMs: number;
+  /** Set when this command was carried out before (a redelivery): its recorded outcome, which is not redone. */
+  readonly previously?: { readonly status: 'succeeded' | 'failed'; readonly error: string | null };
 }
 
 /** Tables whose rows the topics may no longer be able to reproduce. */
@@ -82,15 +84,28 @@ export async function rebuildProjection(options: RebuildOptions): Promise<Rebuil
     if (!rows[0]?.locked) {
       throw new SyncError('SYNC_REBUILD_BUSY', `a rebuild of ${projection.name} is already running`);
     }
+    // Holding the lock, any row still 'running' belongs to a rebuild that died before it finished.
+    await lockClient.query(
+      `UPDATE projection_rebuilds SET status = 'failed', finished_at = now(), error = 'interrupted before the swap'
+        WHERE projection = $1 AND status = 'running' AND command_id IS DISTINCT FROM $2`,
+      [projection.name, options.commandId ?? null],
+    );
+    // A command id rebuilds at most once; an interrupted run of the same command starts over.
     const inserted = await lockClient.query<{ id: string }>(
       `INSERT INTO projection_rebuilds (projection, command_id, status) VALUES ($1, $2, 'running')
-       ON CONFLICT (command_id) DO NOTHING RETURNING id`,
+       ON CONFLICT (command_id) DO UPDATE SET status = 'running', started_at = now(), finished_at = NULL, error = NULL
+         WHERE projection_rebuilds.status = 'running'
+       RETURNING id`,
       [projection.name, options.commandId ?? null],
     );
     rebuildId = inserted.rows[0]?.id;
     if (rebuildId === undefined) {
-      // This command already ran a rebuild (redelivery): nothing to do.
-      return { projection: projection.name, events: 0, skipped: 0, durationMs: 0, swapLockMs: 0 };
+      const recorded = await lockClient.query<{ status: 'succeeded' | 'failed'; error: string | null }>(
+        'SELECT status, error FROM projection_rebuilds WHERE command_id = $1',
+        [options.commandId],
+      );
+      const previously = recorded.rows[0] ?? { status: 'failed' as const, error: 'no record of the earlier run' };
+      return { projection: projection.name, events: 0, skipped: 0, durationMs: 0, swapLockMs: 0, previously };
     }
     const report = await runRebuild(options, started);
     await lockClient.query(

@@ -1,3 +1,4 @@
+import { isSwitchyardError, type SwitchyardError } from '@switchyard/events';
 import type { PartitionBatch } from '@switchyard/kafka';
 import { isTransient } from './db.js';
 import { SyncError } from './errors.js';
@@ -8,7 +9,7 @@ export interface RetryPolicy {
 }
 
 export interface RetryHooks {
-  onFailure(error: SyncError, attempt: number, delayMs: number): void;
+  onFailure(error: SwitchyardError, attempt: number, delayMs: number): void;
   onSuccess(failedAttempts: number): void;
 }
 
@@ -39,10 +40,10 @@ export async function retryTransient(
       return;
     } catch (error) {
       if (!isTransient(error)) throw error;
-      const wrapped =
-        error instanceof SyncError
-          ? error
-          : new SyncError('SYNC_DB_UNAVAILABLE', (error as Error).message || String(error), { cause: error });
+      // Our own retriable errors keep their code (a dead letter Kafka refused is not a database problem).
+      const wrapped = isSwitchyardError(error)
+        ? error
+        : new SyncError('SYNC_DB_UNAVAILABLE', (error as Error).message || String(error), { cause: error });
       const delay = backoffMs(policy, attempt);
       hooks.onFailure(wrapped, attempt, delay);
       await sleep(delay);

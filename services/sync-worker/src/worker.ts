@@ -85,6 +85,7 @@ export class SyncWorker {
   private stopping = false;
   private readonly projected: Counter<'projection'>;
   private readonly deadLettered: Counter<'projection' | 'code'>;
+  private readonly skipped: Counter<'projection' | 'code'>;
   private readonly transientFailures: Counter<'projection'>;
   private readonly rewinds: Counter<'projection'>;
   private readonly batchDuration: Histogram<'projection'>;
@@ -119,6 +120,12 @@ export class SyncWorker {
     this.deadLettered = new Counter({
       name: 'switchyard_sync_records_dead_lettered_total',
       help: 'Records sent to the dead-letter topic, by error code',
+      labelNames: ['projection', 'code'],
+      registers,
+    });
+    this.skipped = new Counter({
+      name: 'switchyard_sync_records_skipped_total',
+      help: 'Undecodable records another service answers (bad commands: the adapter rejects and dead-letters them)',
       labelNames: ['projection', 'code'],
       registers,
     });
@@ -181,7 +188,10 @@ export class SyncWorker {
     const projection = this.routes.get(batch.topic);
     if (projection === undefined || this.stopping) return;
     while (this.queued >= this.maxQueued && !this.stopping) {
-      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+      // Waiting out a slow or unreachable Postgres must not cost the group membership: heartbeat meanwhile (it
+      // throws when a rebalance is under way, handing this unqueued batch back to kafkajs).
+      await this.waitForRoom(this.options.heartbeatIntervalMs);
+      await batch.heartbeat();
     }
     this.queued += 1;
     const key = `${batch.topic}/${batch.partition}`;
@@ -196,6 +206,21 @@ export class SyncWorker {
     this.chains.set(key, chain);
     // The in-memory position moves on so kafkajs fetches ahead; Postgres keeps the position that counts.
     batch.markDone();
+  }
+
+  private waitForRoom(timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        const index = this.roomWaiters.indexOf(wake);
+        if (index >= 0) this.roomWaiters.splice(index, 1);
+        resolve();
+      }, timeoutMs);
+      this.roomWaiters.push(wake);
+    });
   }
 
   private async run(batch: PartitionBatch<Envelope>, projection: Projection, key: string): Promise<void> {
@@ -266,23 +291,27 @@ export class SyncWorker {
         released = true;
         return this.project(batch, projection, 'isolate');
       }
-      if (outcome.rejected.length > 0) {
+      const elsewhere = projection.undecodableHandledElsewhere?.some((spec) => this.options.names.name(spec) === batch.topic) ?? false;
+      const skipped = elsewhere ? outcome.rejected.filter(({ why }) => why.code.startsWith('EVT_')) : [];
+      const toDeadLetter = outcome.rejected.filter((rejection) => !skipped.includes(rejection));
+      if (toDeadLetter.length > 0) {
         // Durable on the dead-letter topic before the position moves past them.
-        await this.options.deadLetters.send(outcome.rejected);
+        await this.options.deadLetters.send(toDeadLetter);
       }
       await saveOffset(client, projection.name, batch.topic, batch.partition, batch.nextOffset);
       await client.query('COMMIT');
       const committedAt = Date.now();
       this.projected.inc({ projection: projection.name }, outcome.applied);
-      for (const { why } of outcome.rejected) this.deadLettered.inc({ projection: projection.name, code: why.code });
+      for (const { why } of toDeadLetter) this.deadLettered.inc({ projection: projection.name, code: why.code });
+      for (const { why } of skipped) this.skipped.inc({ projection: projection.name, code: why.code });
       for (const record of fresh) this.eventAge.observe((committedAt - Number(record.timestamp)) / 1000);
-      if (outcome.rejected.length > 0) {
+      if (toDeadLetter.length > 0) {
         this.options.logger.warn(
           {
             projection: projection.name,
             topic: batch.topic,
             partition: batch.partition,
-            rejected: outcome.rejected.map(({ record, why }) => ({ offset: record.offset, code: why.code, reason: why.reason })),
+            rejected: toDeadLetter.map(({ record, why }) => ({ offset: record.offset, code: why.code, reason: why.reason })),
           },
           'records dead-lettered',
         );

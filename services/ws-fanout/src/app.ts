@@ -24,7 +24,7 @@ export interface AppDeps {
  * fastify routes them; a plain GET of the same path reaches the route below and is told to upgrade.
  */
 export function buildApp(deps: AppDeps): FastifyInstance {
-  const app = createHttpServer({ logger: deps.logger });
+  const app = createHttpServer({ logger: deps.logger, isStopping: deps.isStopping });
   registerOps(app, { checks: deps.checks, registry: deps.registry, isStopping: deps.isStopping });
   app.get(STREAM_PATH, async (_request, reply) => {
     const body: ErrorBody = {

@@ -182,7 +182,7 @@ function parseListQuery(url: URL): ListQuery {
 }
 
 /**
- * A GitHub REST API on loopback, following providers.md and GitHub's documentation: bearer-token auth, issues and
+ * A GitHub REST API on loopback, following GitHub's documentation: bearer-token auth, issues and
  * comments, pagination with `Link`, ETags and 304s that do not count, the primary rate limit with its headers,
  * and a test-control API under `/_sim` (faults, latency, outages, rate limits, counters).
  */

@@ -182,6 +182,7 @@ type CommandLogTables = 'command_log' | 'command_timeline';
 export const commandLogProjection: Projection<CommandLogTables> = {
   name: 'command_log',
   topics: [topics.commands, topics.commandResults],
+  undecodableHandledElsewhere: [topics.commands],
   tables: { command_log: 'command_log', command_timeline: 'command_timeline' },
   async apply(client: pg.ClientBase, events: readonly PositionedEvent[], tables: TableMap<CommandLogTables>) {
     if (events.length === 0) return;

@@ -20,6 +20,11 @@ export type TableMap<T extends string> = Readonly<Record<T, string>>;
 export interface Projection<T extends string = string> {
   readonly name: ProjectionName;
   readonly topics: readonly TopicSpec[];
+  /**
+   * Topics whose undecodable records another service answers: the adapter rejects and dead-letters bad commands,
+   * so here they are only skipped and counted, not dead-lettered a second time.
+   */
+  readonly undecodableHandledElsewhere?: readonly TopicSpec[];
   /** Logical table → its name in the schema, in dependency order. */
   readonly tables: TableMap<T>;
   apply(client: pg.ClientBase, events: readonly PositionedEvent[], tables: TableMap<T>): Promise<void>;
