@@ -38,13 +38,19 @@ export class SwitchyardError<C extends string = string> extends Error {
     registry: ErrorRegistry<C>,
     code: C,
     message: string,
-    options: { details?: Record<string, unknown>; cause?: unknown; retriable?: boolean } = {},
+    options: ErrorOptions = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'SwitchyardError';
     this.code = code;
     this.retriable = options.retriable ?? registry[code].retriable;
     this.details = options.details ?? {};
+  }
+
+  /** The offending field's path, when the error is about one (`input.title`, `data.version`). */
+  get field(): string | undefined {
+    const field = this.details['field'];
+    return typeof field === 'string' && field !== '' ? field : undefined;
   }
 
   toJSON(): { code: C; message: string; retriable: boolean; details: Readonly<Record<string, unknown>> } {
@@ -54,6 +60,33 @@ export class SwitchyardError<C extends string = string> extends Error {
 
 export function isSwitchyardError(error: unknown): error is SwitchyardError {
   return error instanceof SwitchyardError;
+}
+
+export interface ErrorOptions {
+  details?: Record<string, unknown>;
+  cause?: unknown;
+  /** Overrides the registry's flag for this occurrence. */
+  retriable?: boolean;
+}
+
+/**
+ * The error class of one registry: `export const SyncError = errorClass('SyncError', syncErrors)` gives
+ * `new SyncError('SYNC_…', message)` with the code checked against the registry, and `instanceof SyncError`.
+ */
+export interface ErrorClass<C extends string> {
+  new (code: C, message: string, options?: ErrorOptions): SwitchyardError<C>;
+  readonly prototype: SwitchyardError<C>;
+}
+
+export function errorClass<C extends string>(name: string, registry: ErrorRegistry<C>): ErrorClass<C> {
+  const bound = class extends SwitchyardError<C> {
+    constructor(code: C, message: string, options?: ErrorOptions) {
+      super(registry, code, message, options);
+      this.name = name;
+    }
+  };
+  Object.defineProperty(bound, 'name', { value: name });
+  return bound;
 }
 
 export const eventErrors = defineErrorCodes('EVT', {
@@ -90,9 +123,5 @@ export const eventErrors = defineErrorCodes('EVT', {
 });
 export type EventErrorCode = keyof typeof eventErrors;
 
-export class EventError extends SwitchyardError<EventErrorCode> {
-  constructor(code: EventErrorCode, message: string, options?: { details?: Record<string, unknown>; cause?: unknown }) {
-    super(eventErrors, code, message, options);
-    this.name = 'EventError';
-  }
-}
+export const EventError = errorClass('EventError', eventErrors);
+export type EventError = InstanceType<typeof EventError>;

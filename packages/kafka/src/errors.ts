@@ -1,4 +1,4 @@
-import { defineErrorCodes, SwitchyardError } from '@switchyard/events';
+import { defineErrorCodes, errorClass } from '@switchyard/events';
 
 export const kafkaErrors = defineErrorCodes('KFK', {
   KFK_INVALID_EVENT: {
@@ -34,9 +34,5 @@ export const kafkaErrors = defineErrorCodes('KFK', {
 });
 export type KafkaErrorCode = keyof typeof kafkaErrors;
 
-export class KafkaError extends SwitchyardError<KafkaErrorCode> {
-  constructor(code: KafkaErrorCode, message: string, options?: { details?: Record<string, unknown>; cause?: unknown }) {
-    super(kafkaErrors, code, message, options);
-    this.name = 'KafkaError';
-  }
-}
+export const KafkaError = errorClass('KafkaError', kafkaErrors);
+export type KafkaError = InstanceType<typeof KafkaError>;

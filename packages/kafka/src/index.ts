@@ -10,5 +10,5 @@ export {
 } from './consumer.js';
 export { DeadLetters, type DeadLetterReason } from './dead-letters.js';
 export { KafkaError, kafkaErrors, type KafkaErrorCode } from './errors.js';
-export { EventProducer, type EventProducerOptions, type OutgoingBatch, type RawRecord } from './producer.js';
+export { EventProducer, type Acknowledged, type EventProducerOptions, type OutgoingBatch, type RawRecord } from './producer.js';
 export { TopicNames } from './topic-names.js';

@@ -34,6 +34,13 @@ const compressions = {
   snappy: CompressionTypes.Snappy,
 } as const;
 
+/** Where a produce request's records landed: per partition, the offset of the first one. */
+export interface Acknowledged {
+  readonly topic: string;
+  readonly partition: number;
+  readonly baseOffset: string;
+}
+
 export interface RawRecord {
   key: Buffer | string | null;
   value: Buffer | string | null;
@@ -98,26 +105,26 @@ export class EventProducer {
   }
 
   /** Sends events to one topic. */
-  async send<T extends TopicSpec>(topic: T, events: readonly TopicEventInput<T>[]): Promise<void> {
-    await this.sendBatches([{ topic, events }]);
+  async send<T extends TopicSpec>(topic: T, events: readonly TopicEventInput<T>[]): Promise<Acknowledged[]> {
+    return this.sendBatches([{ topic, events }]);
   }
 
   /** Sends to several topics in one produce request per broker (e.g. an entity event and a command result). */
-  async sendBatches(batches: readonly OutgoingBatch[]): Promise<void> {
+  async sendBatches(batches: readonly OutgoingBatch[]): Promise<Acknowledged[]> {
     const topicMessages = batches
       .filter((batch) => batch.events.length > 0)
       .map((batch) => ({
         topic: this.names.name(batch.topic),
         messages: batch.events.map((event) => this.toMessage(batch.topic, event)),
       }));
-    if (topicMessages.length === 0) return;
-    await this.sendRaw(topicMessages);
+    if (topicMessages.length === 0) return [];
+    return this.sendRaw(topicMessages);
   }
 
   /** Sends pre-encoded records (dead letters, benchmarks, tests that need malformed bytes). */
-  async sendRaw(topicMessages: readonly { topic: string; messages: readonly RawRecord[] }[]): Promise<void> {
+  async sendRaw(topicMessages: readonly { topic: string; messages: readonly RawRecord[] }[]): Promise<Acknowledged[]> {
     try {
-      await this.producer.sendBatch({
+      const metadata = await this.producer.sendBatch({
         acks: -1,
         compression: this.compression,
         topicMessages: topicMessages.map(({ topic, messages }) => ({
@@ -125,6 +132,7 @@ export class EventProducer {
           messages: messages.map((message) => ({ ...message })),
         })),
       });
+      return metadata.map((entry) => ({ topic: entry.topicName, partition: entry.partition, baseOffset: entry.baseOffset ?? '0' }));
     } catch (cause) {
       throw new KafkaError('KFK_PRODUCE_FAILED', `produce failed: ${(cause as Error).message}`, {
         details: { topics: topicMessages.map((batch) => batch.topic) },

@@ -1,4 +1,4 @@
-import { defineErrorCodes, SwitchyardError } from '@switchyard/events';
+import { defineErrorCodes, errorClass } from '@switchyard/events';
 
 export const runtimeErrors = defineErrorCodes('RT', {
   RT_CONFIG_INVALID: {
@@ -29,9 +29,5 @@ export const runtimeErrors = defineErrorCodes('RT', {
 });
 export type RuntimeErrorCode = keyof typeof runtimeErrors;
 
-export class RuntimeError extends SwitchyardError<RuntimeErrorCode> {
-  constructor(code: RuntimeErrorCode, message: string, options?: { details?: Record<string, unknown>; cause?: unknown }) {
-    super(runtimeErrors, code, message, options);
-    this.name = 'RuntimeError';
-  }
-}
+export const RuntimeError = errorClass('RuntimeError', runtimeErrors);
+export type RuntimeError = InstanceType<typeof RuntimeError>;

@@ -89,7 +89,7 @@ export function createHttpServer(options: {
     if (status >= 500) request.log.error({ err: error }, 'request failed');
     let body: ErrorBody;
     if (isSwitchyardError(error)) {
-      const field = typeof error.details['field'] === 'string' ? error.details['field'] : undefined;
+      const { field } = error;
       body = { error: { code: error.code, message: error.message, retriable: error.retriable } };
       if (field !== undefined) body.error.field = field;
     } else if (status < 500) {

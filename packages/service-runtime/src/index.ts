@@ -4,5 +4,5 @@ export { createHttpServer, firstIssue, parseRequest, type ErrorBody } from './ht
 export { Lifecycle } from './lifecycle.js';
 export { createLogger, type Logger } from './logger.js';
 export { createMetricsRegistry, type Registry } from './metrics.js';
-export { registerOps, type OpsOptions, type ReadinessCheck } from './ops.js';
+export { createServiceApp, registerOps, type OpsOptions, type ReadinessCheck, type ServiceAppOptions } from './ops.js';
 export type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';

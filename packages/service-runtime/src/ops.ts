@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { createHttpServer } from './http.js';
 
 /** A dependency the service needs to do its work. Throws (or rejects) with the reason when it is not usable. */
 export interface ReadinessCheck {
@@ -54,4 +56,24 @@ export function registerOps(app: FastifyInstance, options: OpsOptions): void {
     const body = await options.registry.metrics();
     return reply.header('content-type', options.registry.contentType).send(body);
   });
+}
+
+/** What every service's HTTP app is built from. */
+export interface ServiceAppOptions {
+  readonly logger: Logger;
+  readonly checks: readonly ReadinessCheck[];
+  readonly registry: Registry;
+  readonly isStopping: () => boolean;
+  readonly bodyLimit?: number;
+}
+
+/** A service's fastify app with the ops endpoints registered and shutdown answered (RT_SHUTTING_DOWN). */
+export function createServiceApp(options: ServiceAppOptions): FastifyInstance {
+  const app = createHttpServer({
+    logger: options.logger,
+    isStopping: options.isStopping,
+    ...(options.bodyLimit === undefined ? {} : { bodyLimit: options.bodyLimit }),
+  });
+  registerOps(app, { checks: options.checks, registry: options.registry, isStopping: options.isStopping });
+  return app;
 }

@@ -1,19 +1,12 @@
 import {
-  createHttpServer,
-  registerOps,
+  createServiceApp,
   type FastifyInstance,
-  type Logger,
-  type ReadinessCheck,
-  type Registry,
+  type ServiceAppOptions,
 } from '@switchyard/service-runtime';
 import type { CommandIntake } from './intake.js';
 
-export interface AppDeps {
-  readonly logger: Logger;
+export interface AppDeps extends ServiceAppOptions {
   readonly intake: Pick<CommandIntake, 'submit'>;
-  readonly checks: readonly ReadinessCheck[];
-  readonly registry: Registry;
-  readonly isStopping: () => boolean;
 }
 
 /**
@@ -21,8 +14,7 @@ export interface AppDeps {
  * with its ids once Kafka has acknowledged it. The result arrives later on the command-results topic.
  */
 export function buildApp(deps: AppDeps): FastifyInstance {
-  const app = createHttpServer({ logger: deps.logger, isStopping: deps.isStopping });
-  registerOps(app, { checks: deps.checks, registry: deps.registry, isStopping: deps.isStopping });
+  const app = createServiceApp(deps);
   app.post('/v1/commands', async (request, reply) => {
     const traceparent = request.headers['traceparent'];
     const receipt = await deps.intake.submit(request.body, typeof traceparent === 'string' ? traceparent : undefined);

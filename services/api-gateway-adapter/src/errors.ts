@@ -1,4 +1,4 @@
-import { defineErrorCodes, SwitchyardError } from '@switchyard/events';
+import { defineErrorCodes, errorClass } from '@switchyard/events';
 
 /**
  * Every code the adapter answers with over HTTP or writes into a command result. `retriable` says whether the same
@@ -101,18 +101,5 @@ export const adapterErrors = defineErrorCodes('AGW', {
 export type AdapterErrorCode = keyof typeof adapterErrors;
 
 /** An expected failure of the adapter; `details.field` (when set) names the offending field, never secrets. */
-export class AdapterError extends SwitchyardError<AdapterErrorCode> {
-  constructor(
-    code: AdapterErrorCode,
-    message: string,
-    options?: { details?: Record<string, unknown>; cause?: unknown; retriable?: boolean },
-  ) {
-    super(adapterErrors, code, message, options);
-    this.name = 'AdapterError';
-  }
-
-  get field(): string | undefined {
-    const field = this.details['field'];
-    return typeof field === 'string' ? field : undefined;
-  }
-}
+export const AdapterError = errorClass('AdapterError', adapterErrors);
+export type AdapterError = InstanceType<typeof AdapterError>;

@@ -204,7 +204,7 @@ export class CommandProcessor {
     // sync worker skips them), so each gets exactly one rejection and one dead letter.
     const raw = readRaw(record.value);
     const { error } = record.decoded;
-    const field = typeof error.details['field'] === 'string' && error.details['field'] !== '' ? error.details['field'] : undefined;
+    const { field } = error;
     const context = commandContext({
       id: raw.id ?? `${record.topic}/${record.partition}/${record.offset}`,
       type: raw.type ?? '',

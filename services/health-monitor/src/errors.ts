@@ -1,4 +1,4 @@
-import { defineErrorCodes, SwitchyardError } from '@switchyard/events';
+import { defineErrorCodes, errorClass } from '@switchyard/events';
 
 export const healthMonitorErrors = defineErrorCodes('HM', {
   HM_PUBLISH_FAILED: {
@@ -9,9 +9,5 @@ export const healthMonitorErrors = defineErrorCodes('HM', {
 });
 export type HealthMonitorErrorCode = keyof typeof healthMonitorErrors;
 
-export class HealthMonitorError extends SwitchyardError<HealthMonitorErrorCode> {
-  constructor(code: HealthMonitorErrorCode, message: string, options?: { details?: Record<string, unknown>; cause?: unknown }) {
-    super(healthMonitorErrors, code, message, options);
-    this.name = 'HealthMonitorError';
-  }
-}
+export const HealthMonitorError = errorClass('HealthMonitorError', healthMonitorErrors);
+export type HealthMonitorError = InstanceType<typeof HealthMonitorError>;

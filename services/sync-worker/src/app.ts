@@ -1,26 +1,18 @@
 import {
-  createHttpServer,
-  registerOps,
+  createServiceApp,
   type FastifyInstance,
-  type Logger,
-  type ReadinessCheck,
-  type Registry,
+  type ServiceAppOptions,
 } from '@switchyard/service-runtime';
 import type pg from 'pg';
 import { readOffsets } from './offsets.js';
 
-export interface AppDeps {
-  readonly logger: Logger;
+export interface AppDeps extends ServiceAppOptions {
   readonly pool: pg.Pool;
-  readonly checks: readonly ReadinessCheck[];
-  readonly registry: Registry;
-  readonly isStopping: () => boolean;
 }
 
 /** Ops endpoints plus `GET /v1/positions`: every projection's stored consumer position per partition. */
 export function buildApp(deps: AppDeps): FastifyInstance {
-  const app = createHttpServer({ logger: deps.logger, isStopping: deps.isStopping });
-  registerOps(app, { checks: deps.checks, registry: deps.registry, isStopping: deps.isStopping });
+  const app = createServiceApp(deps);
   app.get('/v1/positions', async () => ({
     positions: (await readOffsets(deps.pool)).map((row) => ({ ...row, nextOffset: row.nextOffset.toString() })),
   }));

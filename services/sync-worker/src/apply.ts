@@ -41,8 +41,7 @@ export async function applyRecords(
     if (record.decoded.ok) good.push(record);
     else {
       const { error } = record.decoded;
-      const field = typeof error.details['field'] === 'string' ? error.details['field'] : undefined;
-      rejected.push({ record, why: { code: error.code, reason: error.message, field } });
+      rejected.push({ record, why: { code: error.code, reason: error.message, field: error.field } });
     }
   }
   if (good.length === 0) return { applied: 0, rejected };

@@ -1,4 +1,4 @@
-import { defineErrorCodes, SwitchyardError } from '@switchyard/events';
+import { defineErrorCodes, errorClass } from '@switchyard/events';
 
 export const syncErrors = defineErrorCodes('SYNC', {
   SYNC_DB_UNAVAILABLE: {
@@ -39,9 +39,5 @@ export const syncErrors = defineErrorCodes('SYNC', {
 });
 export type SyncErrorCode = keyof typeof syncErrors;
 
-export class SyncError extends SwitchyardError<SyncErrorCode> {
-  constructor(code: SyncErrorCode, message: string, options?: { details?: Record<string, unknown>; cause?: unknown }) {
-    super(syncErrors, code, message, options);
-    this.name = 'SyncError';
-  }
-}
+export const SyncError = errorClass('SyncError', syncErrors);
+export type SyncError = InstanceType<typeof SyncError>;

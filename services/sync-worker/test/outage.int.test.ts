@@ -1,9 +1,8 @@
-import { isDeepStrictEqual } from 'node:util';
 import { topics } from '@switchyard/events';
 import { test, waitFor } from '@switchyard/testkit';
 import { describe, expect } from 'vitest';
 import { migrate } from '../src/migrate.js';
-import { readEntities } from './support/db.js';
+import { entityMismatches, readEntities } from './support/db.js';
 import { EntityLoad } from './support/load.js';
 import { TcpProxy } from './support/proxy.js';
 import { startWorker, waitUntilCaughtUp } from './support/worker.js';
@@ -66,11 +65,7 @@ describe('Postgres outage', () => {
       const model = load.model();
       const rows = await readEntities(database.pool);
       expect(rows.size).toBe(model.size);
-      const wrong = [...model].filter(([key, row]) => {
-        const got = rows.get(key);
-        return !got || !isDeepStrictEqual({ version: got.version, deleted: got.deleted, state: got.state, lastEventId: got.lastEventId }, row);
-      });
-      expect(wrong.map(([key]) => key)).toEqual([]);
+      expect(entityMismatches(model, rows)).toEqual([]);
       // Nothing was skipped to the dead-letter topic, and the process never restarted.
       const offsets = await admin.partitionOffsets(t.name(topics.deadLetters));
       expect(offsets.every((partition) => partition.high === '0')).toBe(true);

@@ -1,9 +1,8 @@
-import { isDeepStrictEqual } from 'node:util';
 import { topics } from '@switchyard/events';
 import { test, type ServiceProcess } from '@switchyard/testkit';
 import { describe, expect } from 'vitest';
 import { migrate } from '../src/migrate.js';
-import { readEntities } from './support/db.js';
+import { entityMismatches, readEntities } from './support/db.js';
 import { commandResults, EntityLoad, produceInChunks } from './support/load.js';
 import { startWorker, waitUntilCaughtUp } from './support/worker.js';
 
@@ -60,11 +59,7 @@ describe('scale-out', () => {
       const model = load.model();
       const rows = await readEntities(database.pool);
       expect(rows.size).toBe(model.size);
-      const wrong = [...model].filter(([key, row]) => {
-        const got = rows.get(key);
-        return !got || !isDeepStrictEqual({ version: got.version, deleted: got.deleted, state: got.state, lastEventId: got.lastEventId }, row);
-      });
-      expect(wrong.map(([key]) => key)).toEqual([]);
+      expect(entityMismatches(model, rows)).toEqual([]);
       const timeline = await database.pool.query<{ n: string }>('SELECT count(*) AS n FROM command_timeline');
       expect(timeline.rows[0]?.n).toBe(String(600 * 2));
     } finally {

@@ -1,26 +1,16 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { isDeepStrictEqual } from 'node:util';
 import { createEvent, newId, topics } from '@switchyard/events';
 import { test, waitFor } from '@switchyard/testkit';
 import pg from 'pg';
 import { describe, expect } from 'vitest';
 import { migrate } from '../src/migrate.js';
-import { readEntities } from './support/db.js';
+import { entityMismatches, readEntities } from './support/db.js';
 import { EntityLoad } from './support/load.js';
-import type { ModelRow } from './support/model.js';
 import { CLI, startWorker, waitUntilCaughtUp } from './support/worker.js';
 
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function differences(model: Map<string, ModelRow>, rows: Awaited<ReturnType<typeof readEntities>>): string[] {
-  const wrong = [...model].filter(([key, row]) => {
-    const got = rows.get(key);
-    return !got || !isDeepStrictEqual({ version: got.version, deleted: got.deleted, state: got.state, lastEventId: got.lastEventId }, row);
-  });
-  return [...wrong.map(([key]) => key), ...[...rows.keys()].filter((key) => !model.has(key))];
-}
 
 /** Reads the projection continuously while a rebuild runs; every query must succeed and see a whole table. */
 function reader(url: string, minimum: number) {
@@ -74,7 +64,7 @@ describe('projection rebuild', () => {
       // A projection bug to repair: rows altered and rows lost.
       await database.pool.query(`UPDATE entities SET state = '{"corrupted": true}' WHERE entity_id IN (SELECT entity_id FROM entities ORDER BY entity_id LIMIT 100)`);
       await database.pool.query('DELETE FROM entities WHERE entity_id IN (SELECT entity_id FROM entities ORDER BY entity_id DESC LIMIT 50)');
-      expect(differences(load.model(), await readEntities(database.pool)).length).toBe(150);
+      expect(entityMismatches(load.model(), await readEntities(database.pool)).length).toBe(150);
       const before = await admin.partitionOffsets(t.name(topics.deadLetters));
 
       const readers = reader(database.url, 1000);
@@ -99,7 +89,7 @@ describe('projection rebuild', () => {
       expect(report.events).toBeGreaterThanOrEqual(5000);
 
       await waitUntilCaughtUp(database.pool, admin, 'entities', [t.name(topics.entities)]);
-      expect(differences(load.model(), await readEntities(database.pool))).toEqual([]);
+      expect(entityMismatches(load.model(), await readEntities(database.pool))).toEqual([]);
       // Views and indexes came along with the swap.
       const view = await database.pool.query<{ n: string }>('SELECT count(*) AS n FROM github_issues');
       expect(Number(view.rows[0]?.n)).toBe([...load.model().values()].filter((row) => !row.deleted).length);
@@ -146,7 +136,7 @@ describe('projection rebuild', () => {
       const succeeded = await results.waitForEvent((event) => event.data.commandId === id && event.data.status === 'succeeded', { timeoutMs: 60000 });
       expect(succeeded.causationid).toBe(id);
       expect(results.events.filter((event) => event.data.commandId === id).map((event) => event.data.status)).toEqual(['accepted', 'succeeded']);
-      expect(differences(load.model(), await readEntities(database.pool))).toEqual([]);
+      expect(entityMismatches(load.model(), await readEntities(database.pool))).toEqual([]);
 
       // The same command again (a redelivery): recognised, not rebuilt a second time.
       await database.pool.query(`UPDATE entities SET deleted = NOT deleted`);
@@ -157,7 +147,7 @@ describe('projection rebuild', () => {
       });
       const rebuilds = await database.pool.query<{ n: string }>("SELECT count(*) AS n FROM projection_rebuilds WHERE status = 'succeeded'");
       expect(rebuilds.rows[0]?.n).toBe('1');
-      expect(differences(load.model(), await readEntities(database.pool)).length).toBe(load.model().size);
+      expect(entityMismatches(load.model(), await readEntities(database.pool)).length).toBe(load.model().size);
     } finally {
       expect(await worker.stop()).toBe(0);
     }

@@ -1,21 +1,14 @@
 import {
-  createHttpServer,
-  registerOps,
+  createServiceApp,
   type ErrorBody,
   type FastifyInstance,
-  type Logger,
-  type ReadinessCheck,
-  type Registry,
+  type ServiceAppOptions,
 } from '@switchyard/service-runtime';
 import { wsFanoutErrors } from './errors.js';
 import { STREAM_PATH } from './protocol.js';
 import { attachStreamEndpoint, type StreamEndpointOptions } from './upgrade.js';
 
-export interface AppDeps {
-  readonly logger: Logger;
-  readonly checks: readonly ReadinessCheck[];
-  readonly registry: Registry;
-  readonly isStopping: () => boolean;
+export interface AppDeps extends ServiceAppOptions {
   readonly stream: Omit<StreamEndpointOptions, 'logger'>;
 }
 
@@ -24,8 +17,7 @@ export interface AppDeps {
  * fastify routes them; a plain GET of the same path reaches the route below and is told to upgrade.
  */
 export function buildApp(deps: AppDeps): FastifyInstance {
-  const app = createHttpServer({ logger: deps.logger, isStopping: deps.isStopping });
-  registerOps(app, { checks: deps.checks, registry: deps.registry, isStopping: deps.isStopping });
+  const app = createServiceApp(deps);
   app.get(STREAM_PATH, async (_request, reply) => {
     const body: ErrorBody = {
       error: {

@@ -1,4 +1,4 @@
-import { defineErrorCodes, SwitchyardError, type ErrorCodeSpec } from '@switchyard/events';
+import { defineErrorCodes, errorClass, type ErrorCodeSpec } from '@switchyard/events';
 
 /**
  * Why a connection ended or was refused, or why a record was skipped. `close` is the WebSocket close code the
@@ -109,9 +109,5 @@ export function closeCodeOf(code: WsFanoutErrorCode): number | null {
  * An expected failure of a client or a record. `details.field` names the offending message field for
  * `WS_INVALID_MESSAGE` (e.g. `filter.types[0]`).
  */
-export class WsFanoutError extends SwitchyardError<WsFanoutErrorCode> {
-  constructor(code: WsFanoutErrorCode, message: string, options?: { details?: Record<string, unknown>; cause?: unknown }) {
-    super(wsFanoutErrors, code, message, options);
-    this.name = 'WsFanoutError';
-  }
-}
+export const WsFanoutError = errorClass('WsFanoutError', wsFanoutErrors);
+export type WsFanoutError = InstanceType<typeof WsFanoutError>;

@@ -139,13 +139,8 @@ export const serverMessages = {
   unsubscribed: (id: string): string => JSON.stringify({ op: 'unsubscribed', id }),
   pong: (): string => '{"op":"pong"}',
   error: (error: WsFanoutError): string => {
-    const field = error.details['field'];
-    return JSON.stringify({
-      op: 'error',
-      code: error.code,
-      message: error.message,
-      ...(typeof field === 'string' ? { field } : {}),
-    });
+    const { field } = error;
+    return JSON.stringify({ op: 'error', code: error.code, message: error.message, ...(field === undefined ? {} : { field }) });
   },
 };
 

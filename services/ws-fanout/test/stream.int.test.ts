@@ -97,7 +97,9 @@ describe('ws-fanout stream', () => {
         await client.subscribe('all');
       },
       // Kafka's own "latest" would be resolved after this, at the first fetch, and skip the event.
-      afterCapture: () => producer.send(topics.entities, [duringJoin]),
+      afterCapture: async () => {
+        await producer.send(topics.entities, [duringJoin]);
+      },
     });
     onTestFinished(() => service.stop());
     const afterReady = issueUpserted(3);

@@ -1,6 +1,8 @@
+import { isDeepStrictEqual } from 'node:util';
 import type { Envelope } from '@switchyard/events';
 import type pg from 'pg';
 import type { EntityChange } from '../../src/projections/entities.js';
+import type { ModelRow } from './model.js';
 
 export interface StoredEntity {
   key: string;
@@ -38,4 +40,13 @@ export function envelopeOf(change: EntityChange): Envelope {
       state: change.state,
     },
   };
+}
+
+/** Keys whose stored row differs from the model's (missing, extra, or any of version, deleted, state, lineage). */
+export function entityMismatches(model: ReadonlyMap<string, ModelRow>, stored: ReadonlyMap<string, StoredEntity>): string[] {
+  const wrong = [...model].filter(([key, row]) => {
+    const got = stored.get(key);
+    return !got || !isDeepStrictEqual({ version: got.version, deleted: got.deleted, state: got.state, lastEventId: got.lastEventId }, row);
+  });
+  return [...wrong.map(([key]) => key), ...[...stored.keys()].filter((key) => !model.has(key))];
 }
