@@ -1,0 +1,239 @@
+#!/usr/bin/env node
+import { createServer } from 'node:net';
+import { startLocalBroker, stopLocalBroker, waitForKafka, type LocalBroker } from './kafka-broker.js';
+import { formatLogLine, redact } from './log-format.js';
+import { describeExit, prepareStack, RunningStack, StackStartError, type UnexpectedExit } from './run-stack.js';
+import {
+  COMPONENT_NAMES,
+  EXAMPLE_REPOSITORY,
+  findComponent,
+  generateGithubToken,
+  LOCAL_KAFKA_PORT,
+  loadLocalStack,
+  localUrl,
+  portVariable,
+  StackConfigError,
+  stackComponents,
+  type LocalStack,
+  type Stack,
+} from './stack.js';
+
+/**
+ * `npm start`: the whole stack on this machine. Kafka (the local broker, unless KAFKA_BROKERS names a cluster),
+ * the database and the topics, then the GitHub simulator and the four services as child processes; their log
+ * lines are shown one readable line each. Ctrl-C (or SIGTERM) stops the services, then the broker if this run
+ * started it. A service that dies takes the stack down with exit code 1. Settings: see stack.ts, or `--help`.
+ */
+
+const USAGE = `usage: npm start [-- --help]
+
+Runs Switchyard locally: Kafka, Postgres database and topics, the GitHub simulator and the four services.
+
+Environment (all optional):
+  KAFKA_BROKERS                use this Kafka cluster and start no broker (default: the local broker on 127.0.0.1:${LOCAL_KAFKA_PORT})
+  DATABASE_URL                 default postgres://postgres@127.0.0.1:5432/switchyard (created when missing)
+  TOPIC_PREFIX                 default switchyard.
+  LOG_LEVEL                    default info
+${COMPONENT_NAMES.map((name) => `  ${portVariable(name).padEnd(36)} port of ${name}`).join('\n')}
+`;
+
+const NAME_WIDTH = Math.max('switchyard'.length, ...COMPONENT_NAMES.map((name) => name.length));
+const color = Boolean(process.stdout.isTTY) && !process.env['NO_COLOR'];
+const paint = (code: number, text: string) => (color ? `\u001b[${code}m${text}\u001b[0m` : text);
+
+function say(message: string, level: 'info' | 'warn' | 'error' = 'info'): void {
+  const line = JSON.stringify({ level, time: new Date().toISOString(), msg: message });
+  process.stdout.write(`${formatLogLine('switchyard', line, { color, nameWidth: NAME_WIDTH })}\n`);
+}
+
+const args = process.argv.slice(2);
+if (args.includes('--help') || args.includes('-h')) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+if (args.length > 0) {
+  process.stderr.write(`unknown argument: ${args[0]}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+const token = generateGithubToken();
+let local: LocalStack;
+try {
+  local = loadLocalStack(process.env, token);
+} catch (error) {
+  if (!(error instanceof StackConfigError)) throw error;
+  process.stderr.write(`${error.message}\n`);
+  process.exit(2);
+}
+const { stack } = local;
+
+let running: RunningStack | undefined;
+let brokerStart: Promise<LocalBroker> | undefined;
+let shutdown: Promise<void> | undefined;
+
+/**
+ * Stops whatever this run started, in order, and exits with `code`, or 1 when a process did not stop cleanly
+ * (`dead` already did not; it is not reported twice).
+ */
+function stopAll(code: number, dead?: string): Promise<void> {
+  shutdown ??= (async () => {
+    let exitCode = code;
+    if (running) {
+      say('stopping the services (SIGTERM; Ctrl-C again to kill)');
+      for (const [name, exit] of await running.stop()) {
+        if (exit.code !== 0 && name !== dead) {
+          say(`${name} ${describeExit(exit)} while stopping`, 'warn');
+          exitCode ||= 1;
+        }
+      }
+    }
+    const broker = await brokerStart?.catch(() => undefined);
+    if (broker?.started) {
+      say('stopping the Kafka broker this run started');
+      await stopLocalBroker('local');
+    }
+    say(exitCode === 0 ? 'stopped' : `stopped (exit code ${exitCode})`, exitCode === 0 ? 'info' : 'error');
+    process.exit(exitCode);
+  })();
+  return shutdown;
+}
+
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => {
+    if (shutdown) {
+      say(`${signal} again: killing everything`, 'warn');
+      running?.kill();
+      process.exit(130);
+    }
+    process.stdout.write('\n');
+    void stopAll(0);
+  });
+}
+
+function portIsFree(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, host, () => server.close(() => resolve(true)));
+  });
+}
+
+/** Says which process died and why (its last lines); returns its name. */
+function reportDeath(death: UnexpectedExit | StackStartError): string {
+  const name = death instanceof StackStartError ? death.component : death.name;
+  const why = death instanceof StackStartError ? death.message : `${name} ${describeExit(death.exit)}`;
+  say(why, 'error');
+  const tail = death.tail.slice(-25);
+  if (tail.length > 0) {
+    say(`last ${tail.length} lines of ${name}:`, 'error');
+    for (const line of tail) process.stdout.write(`${formatLogLine(name, redact(line, [token]), { color, nameWidth: NAME_WIDTH })}\n`);
+  }
+  return name;
+}
+
+function banner(stack: Stack, broker: LocalBroker | undefined, seconds: string): string {
+  const api = localUrl(findComponent(stack, 'api-gateway-adapter'));
+  const stream = localUrl(findComponent(stack, 'ws-fanout'), 'ws');
+  const db = new URL(stack.databaseUrl);
+  const psql = [
+    'psql',
+    `-h ${db.hostname}`,
+    ...(db.port && db.port !== '5432' ? [`-p ${db.port}`] : []),
+    ...(db.username ? [`-U ${decodeURIComponent(db.username)}`] : []),
+    decodeURIComponent(db.pathname.slice(1)),
+  ].join(' ');
+  const { owner, repo } = EXAMPLE_REPOSITORY;
+  const create = JSON.stringify({ type: 'github.issue.create', input: { owner, repo, title: 'Widget jams' } });
+  const close = JSON.stringify({ type: 'github.issue.update', input: { owner, repo, number: 1, state: 'closed' } });
+  const kafka = broker
+    ? `${stack.kafkaBrokers}  (local broker, ${broker.started ? 'started by this run' : 'already running'}; log ${broker.logFile})`
+    : `${stack.kafkaBrokers}  (KAFKA_BROKERS)`;
+  const heading = (text: string) => paint(1, text.padEnd(10));
+  const dim = (text: string) => paint(2, text);
+  return [
+    '',
+    paint(32, `Switchyard is ready (${seconds} s).`),
+    '',
+    `${heading('Commands')} POST ${api}/v1/commands`,
+    `  curl -s ${api}/v1/commands -H 'content-type: application/json' \\`,
+    `    -d '${create}'`,
+    dim(`  then close it:  -d '${close}'`),
+    '',
+    `${heading('Stream')} ${stream}/v1/stream?types=github.issue.*,switchyard.command.*`,
+    `  websocat '${stream}/v1/stream?types=github.issue.*'`,
+    dim(`  or, Node 22+:  node -e "new WebSocket('${stream}/v1/stream?types=github.issue.*').onmessage = (m) => console.log(m.data)"`),
+    '',
+    `${heading('Postgres')} ${psql}`,
+    `  ${psql} -c 'SELECT repository, number, title, state, updated_at FROM github_issues ORDER BY updated_at DESC LIMIT 10'`,
+    `  ${psql} -c 'SELECT command_id, command_type, status, error_code, duration_ms FROM command_log ORDER BY updated_at DESC LIMIT 10'`,
+    '',
+    `${heading('Kafka')} ${kafka}`,
+    dim(`  topics ${stack.topicPrefix}commands, ${stack.topicPrefix}command-results, ${stack.topicPrefix}entities, …`),
+    `${heading('GitHub')} ${localUrl(stack.simulator)}  (simulator; repository ${owner}/${repo}; control API under /_sim)`,
+    `${heading('Metrics')} ${stack.services.map((service) => `${localUrl(service)}/metrics`).join('  ')}`,
+    `${heading('Health')} ${stack.services.map((service) => `${localUrl(service)}/readyz`).join('  ')}`,
+    '',
+    dim('Ctrl-C stops everything.'),
+    '',
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  const busy: string[] = [];
+  for (const component of stackComponents(stack)) {
+    if (!(await portIsFree(component.port, '127.0.0.1'))) {
+      busy.push(`port ${component.port} (${component.name}) is in use: stop what holds it, or set ${portVariable(component.name)}`);
+    }
+  }
+  if (busy.length > 0) {
+    for (const problem of busy) say(problem, 'error');
+    process.exit(1);
+  }
+
+  let broker: LocalBroker | undefined;
+  if (local.localBroker) {
+    say(`starting the local Kafka broker on 127.0.0.1:${LOCAL_KAFKA_PORT} (or reusing the running one)`);
+    brokerStart = startLocalBroker({ name: 'local', port: LOCAL_KAFKA_PORT });
+    broker = await brokerStart;
+    say(broker.started ? `Kafka broker started (log ${broker.logFile})` : 'Kafka broker already running; reusing it');
+  } else {
+    say(`using the Kafka cluster at ${stack.kafkaBrokers} (KAFKA_BROKERS)`);
+    await waitForKafka(stack.kafkaBrokers, 15000);
+  }
+  if (shutdown) return;
+
+  const prepared = await prepareStack(stack);
+  say(
+    `database ${new URL(stack.databaseUrl).pathname.slice(1)} ${prepared.databaseCreated ? 'created' : 'exists'}; ` +
+      `topics: ${prepared.topics.created.length} created, ${prepared.topics.unchanged.length + prepared.topics.grown.length} present`,
+  );
+  if (shutdown) return;
+
+  const started = performance.now();
+  running = RunningStack.start(stack, {
+    parentEnv: process.env,
+    onLine: (name, line) => process.stdout.write(`${formatLogLine(name, redact(line, [token]), { color, nameWidth: NAME_WIDTH })}\n`),
+  });
+  say(`started ${stackComponents(stack).map((component) => component.name).join(', ')}; waiting for them to be ready`);
+  const death = running.unexpectedExit;
+  let failure: UnexpectedExit | StackStartError | undefined;
+  try {
+    failure = await Promise.race([running.waitReady(90000).then(() => undefined), death]);
+  } catch (error) {
+    if (!(error instanceof StackStartError)) throw error;
+    failure = error;
+  }
+  if (shutdown) return;
+  if (failure) return stopAll(1, reportDeath(failure));
+  process.stdout.write(banner(stack, broker, ((performance.now() - started) / 1000).toFixed(1)));
+
+  const died = await death;
+  if (shutdown) return;
+  await stopAll(1, reportDeath(died));
+}
+
+main().catch((error: unknown) => {
+  if (shutdown) return;
+  say(`could not start: ${(error as Error).message}`, 'error');
+  void stopAll(1);
+});

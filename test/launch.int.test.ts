@@ -1,0 +1,163 @@
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { COMPONENT_NAMES, portVariable, repoRoot, type ComponentName } from '@switchyard/infra';
+import { test, waitFor } from '@switchyard/testkit';
+import { describe, expect, onTestFinished } from 'vitest';
+import { freePorts } from './support/stack.js';
+
+/**
+ * `npm start`'s launcher (infra/dist/launch.js, as scripts/start.sh runs it) against this test's Kafka (through
+ * KAFKA_BROKERS, so it starts no broker), database, topic prefix and free ports.
+ */
+
+const run = promisify(execFile);
+const root = repoRoot();
+const LAUNCHER = join(root, 'infra/dist/launch.js');
+
+class Launcher {
+  output = '';
+  readonly exited: Promise<number | null>;
+  private readonly child: ChildProcess;
+
+  constructor(env: Record<string, string>) {
+    this.child = spawn(process.execPath, [LAUNCHER], { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child.stdout?.on('data', (chunk: Buffer) => (this.output += chunk.toString('utf8')));
+    this.child.stderr?.on('data', (chunk: Buffer) => (this.output += chunk.toString('utf8')));
+    this.exited = new Promise((resolve) => this.child.once('close', (code) => resolve(code)));
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  async waitForOutput(text: string, timeoutMs = 60000): Promise<void> {
+    await waitFor(() => this.output.includes(text), { timeoutMs, intervalMs: 50, what: `"${text}" in the launcher's output:\n${this.output}` });
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
+  }
+}
+
+/** The launcher's children, by component (from each one's command line). */
+function children(pid: number): Map<ComponentName, number> {
+  const found = new Map<ComponentName, number>();
+  let pids: number[] = [];
+  try {
+    pids = execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' }).split('\n').filter((line) => line.trim()).map(Number);
+  } catch {
+    // ps exits 1 when there are none
+  }
+  for (const child of pids) {
+    const cmdline = readFileSync(`/proc/${child}/cmdline`, 'utf8');
+    const name = COMPONENT_NAMES.find((candidate) => cmdline.includes(candidate === 'github-simulator' ? 'simulators/dist/cli.js' : `${candidate}/dist/main.js`));
+    if (name) found.set(name, child);
+  }
+  return found;
+}
+
+const alive = (pid: number) => existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z');
+
+async function launcherEnv(fixtures: { brokers: string; topicPrefix: string; databaseUrl: string }): Promise<Record<string, string>> {
+  const ports = await freePorts();
+  return {
+    KAFKA_BROKERS: fixtures.brokers,
+    TOPIC_PREFIX: fixtures.topicPrefix,
+    DATABASE_URL: fixtures.databaseUrl,
+    ...Object.fromEntries(COMPONENT_NAMES.map((name) => [portVariable(name), String(ports[name])])),
+  };
+}
+
+describe('the launcher behind npm start', () => {
+  test('starts the stack, prints commands that work as pasted, and leaves nothing running after SIGTERM', async ({ brokers, topics, database }) => {
+    expect(existsSync(LAUNCHER), `${LAUNCHER} is missing: run npx tsc -b`).toBe(true);
+    const env = await launcherEnv({ brokers, topicPrefix: topics.prefix, databaseUrl: database.url });
+    const launcher = new Launcher(env);
+    onTestFinished(() => launcher.signal('SIGKILL'));
+    await launcher.waitForOutput('Switchyard is ready');
+    const pids = children(launcher.pid);
+    expect([...pids.keys()].sort()).toEqual([...COMPONENT_NAMES].sort());
+    onTestFinished(() => {
+      for (const pid of pids.values()) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    });
+    const token = readFileSync(`/proc/${pids.get('api-gateway-adapter')}/environ`, 'utf8')
+      .split('\0')
+      .find((entry) => entry.startsWith('GITHUB_TOKEN='))!
+      .slice('GITHUB_TOKEN='.length);
+    expect(token).toMatch(/^ghp_/);
+
+    const api = `http://127.0.0.1:${env[portVariable('api-gateway-adapter')]}`;
+    const output = launcher.output;
+    expect(output).toContain(`ws://127.0.0.1:${env[portVariable('ws-fanout')]}/v1/stream?types=github.issue.*`);
+    for (const name of ['api-gateway-adapter', 'sync-worker', 'health-monitor', 'ws-fanout'] as const) {
+      expect(output).toContain(`http://127.0.0.1:${env[portVariable(name)]}/metrics`);
+    }
+    expect(output).toContain(`${brokers}  (KAFKA_BROKERS)`);
+
+    // The curl as printed (two lines joined by its backslash) creates the issue.
+    const lines = output.split('\n');
+    const curlAt = lines.findIndex((line) => line.trimStart().startsWith(`curl -s ${api}/v1/commands`));
+    expect(curlAt).toBeGreaterThan(0);
+    const curl = `${lines[curlAt]!.replace(/\\$/, '')} ${lines[curlAt + 1]!}`;
+    const { stdout: answer } = await run('bash', ['-c', curl]);
+    expect(JSON.parse(answer)).toMatchObject({ type: 'github.issue.create', target: 'github:repository:acme/widgets' });
+
+    // The psql line as printed finds it in github_issues.
+    const psql = lines.find((line) => line.includes('FROM github_issues'))!.trim();
+    expect(psql).toMatch(/^psql -h 127\.0\.0\.1 -U postgres sy_t_\w+ -c /);
+    await waitFor(async () => (await run('bash', ['-c', psql])).stdout.includes('Widget jams'), { timeoutMs: 15000, what: `${psql} to list the issue` });
+    const commandLog = lines.find((line) => line.includes('FROM command_log'))!.trim();
+    await waitFor(async () => (await run('bash', ['-c', commandLog])).stdout.includes('succeeded'), { what: 'command_log to say succeeded' });
+
+    launcher.signal('SIGTERM');
+    expect(await launcher.exited).toBe(0);
+    for (const [name, pid] of pids) expect(alive(pid), `${name} (pid ${pid}) still running`).toBe(false);
+    expect(launcher.output).toMatch(/stopping the services[\s\S]*stopped$/m);
+    expect(launcher.output).not.toContain(token);
+  });
+
+  test('when a service dies it says which and why, stops the rest and exits 1', async ({ brokers, topics, database }) => {
+    const launcher = new Launcher(await launcherEnv({ brokers, topicPrefix: topics.prefix, databaseUrl: database.url }));
+    onTestFinished(() => launcher.signal('SIGKILL'));
+    await launcher.waitForOutput('Switchyard is ready');
+    const pids = children(launcher.pid);
+    onTestFinished(() => {
+      for (const pid of pids.values()) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    });
+
+    process.kill(pids.get('ws-fanout')!, 'SIGKILL');
+    expect(await launcher.exited).toBe(1);
+    expect(launcher.output).toContain('ws-fanout was killed by SIGKILL');
+    expect(launcher.output).toMatch(/last \d+ lines of ws-fanout:\n.*ws-fanout\s+│/);
+    for (const [name, pid] of pids) expect(alive(pid), `${name} (pid ${pid}) still running`).toBe(false);
+    expect(launcher.output).toMatch(/stopped \(exit code 1\)/);
+  });
+
+  test('refuses to start on a port in use, naming the variable that moves it', async () => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => new Promise<void>((resolve) => holder.close(() => resolve())));
+    const port = (holder.address() as { port: number }).port;
+    const launcher = new Launcher({ KAFKA_BROKERS: '127.0.0.1:1', [portVariable('ws-fanout')]: String(port) });
+    expect(await launcher.exited).toBe(1);
+    expect(launcher.output).toContain(`port ${port} (ws-fanout) is in use: stop what holds it, or set SWITCHYARD_WS_FANOUT_PORT`);
+    expect(children(launcher.pid).size).toBe(0);
+  });
+
+  test('says which dependency is missing when Postgres does not answer, and exits 1', async ({ brokers }) => {
+    const unreachable = 'postgres://postgres:hunter2@127.0.0.1:1/switchyard';
+    const launcher = new Launcher(await launcherEnv({ brokers, topicPrefix: 'unused.', databaseUrl: unreachable }));
+    expect(await launcher.exited).toBe(1);
+    expect(launcher.output).toMatch(/could not start: Postgres at postgres:\/\/postgres@127\.0\.0\.1:1\/switchyard \(DATABASE_URL\): .*ECONNREFUSED/);
+    expect(launcher.output).not.toContain('hunter2');
+  });
+
+  test('refuses bad settings before starting anything', async () => {
+    const launcher = new Launcher({ SWITCHYARD_SYNC_WORKER_PORT: 'x', LOG_LEVEL: 'chatty' });
+    expect(await launcher.exited).toBe(2);
+    expect(launcher.output).toMatch(/SWITCHYARD_SYNC_WORKER_PORT: expected a port[\s\S]*LOG_LEVEL: one of/);
+  });
+});
