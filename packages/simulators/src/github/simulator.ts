@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { registerControlRoutes } from './control.js';
 import { FaultInjector, type Fault, type FaultSpec, type SimMode } from './faults.js';
 import { HOUR_MS, RateLimiter, rateLimitHeaders, type RateLimitSnapshot } from './rate-limit.js';
@@ -511,7 +511,12 @@ export function createGithubSimulator(options: GithubSimulatorOptions): GithubSi
 
   // ---- app ------------------------------------------------------------------------------------------------
 
-  const app = Fastify({ logger: options.logger ?? false, return503OnClosing: true });
+  const app = Fastify({
+    logger: options.logger ?? false,
+    return503OnClosing: true,
+    // Health probes hit /zen every few seconds; their request lines would drown the API calls in the log.
+    logController: new LogController({ disableRequestLogging: (request) => request.url === '/zen' }),
+  });
 
   app.setNotFoundHandler((_request, reply) => {
     void reply
