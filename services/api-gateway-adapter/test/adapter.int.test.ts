@@ -1,7 +1,7 @@
 import { compareVersions, topics as catalog, type TopicEvent, type Topics } from '@switchyard/events';
 import { createKafka, EventProducer, TopicNames } from '@switchyard/kafka';
 import { createLogger, createMetricsRegistry } from '@switchyard/service-runtime';
-import { freePort, test, testLogger } from '@switchyard/testkit';
+import { freePort, test, testLogger, waitFor } from '@switchyard/testkit';
 import { describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
 import { CommandIntake } from '../src/intake.js';
@@ -164,9 +164,14 @@ describe('api-gateway-adapter (in process, real Kafka, simulated GitHub)', () =>
       await producer.send(catalog.commands, [good.envelope]);
 
       await results.waitForEvent(finalResult(good.receipt.commandId));
+      // Produced before the good command's results, but on other partitions, so possibly read after them.
+      await waitFor(() => results.events.filter((event) => event.data.status === 'rejected').length >= 3, { what: 'three rejections' });
       const rejected = results.events.filter((event) => event.data.status === 'rejected');
       expect(rejected).toHaveLength(3);
-      const [first, second, third] = rejected;
+      // Results are keyed by command id, so they land on different partitions: find each by what it is about.
+      const first = rejected.find((event) => event.data.error?.code === 'EVT_NOT_JSON');
+      const second = rejected.find((event) => event.data.commandId === 'cmd-invalid-1');
+      const third = rejected.find((event) => event.data.commandId === 'cmd-foreign-bad');
       expect(first?.data).toMatchObject({
         commandId: expect.stringMatching(new RegExp(`^${topics.name(catalog.commands).replace(/\./g, '\\.')}/\\d+/0$`)),
         error: { code: 'EVT_NOT_JSON', retriable: false },

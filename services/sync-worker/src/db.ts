@@ -19,8 +19,11 @@ export function createPool(connectionString: string, max: number, settings: { sy
     keepAlive: true,
     application_name: 'switchyard-sync-worker',
   });
-  // An idle client losing its connection must not take the process down; the next checkout reconnects.
+  // A client losing its connection emits 'error': on the pool while idle, on the client itself while checked out
+  // between two queries. Unheard, either would be an uncaught exception; heard, the next query on that client fails
+  // as a transient error, the batch is retried, and the broken client is discarded on release.
   pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;
 }
 

@@ -74,7 +74,9 @@ describe('Postgres outage', () => {
     } finally {
       producing = false;
       await production;
-      expect(await worker.stop()).toBe(0);
+      const code = await worker.stop();
+      if (code !== 0) console.log(worker.tail(40));
+      expect(code).toBe(0);
       await proxy.close();
     }
   });
