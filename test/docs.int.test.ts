@@ -33,7 +33,7 @@ interface Projection {
   readonly name: string;
   readonly topics: readonly TopicSpec[];
   readonly tables: Readonly<Record<string, string>>;
-  apply(client: pg.ClientBase, events: readonly PositionedEvent[], tables: Readonly<Record<string, string>>): Promise<void>;
+  statements(events: readonly PositionedEvent[], tables: Readonly<Record<string, string>>): { text: string; values: readonly unknown[] }[];
 }
 
 /** The sync worker's own modules, loaded at run time (the test project references packages only). */
@@ -329,7 +329,7 @@ async function applyAll(pool: pg.Pool, projection: Projection, topic: TopicSpec,
   try {
     await client.query('BEGIN');
     const positioned = events.map((event, offset) => ({ event, topic: `switchyard.${topic.name}`, partition: 0, offset: String(offset) }));
-    await projection.apply(client, positioned, projection.tables);
+    for (const statement of projection.statements(positioned, projection.tables)) await client.query(statement.text, [...statement.values]);
     await client.query('COMMIT');
   } finally {
     client.release();

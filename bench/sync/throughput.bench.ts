@@ -1,9 +1,37 @@
 import { topics } from '@switchyard/events';
 import pg from 'pg';
 import { defineBenchmark, type Comparison, type Metric } from '../benchmark.js';
-import { inBatches, rowsOf, timedWrites, upsertWithCopy, writeWithCopy, writeWithUnnest } from './baselines.js';
+import { inBatches, rowsOf, timedWrites, upsertWithCopy, writeWithCopy, writeWithUnnest, type EntityRow } from './baselines.js';
 import { SyncBench, workerMetric } from './harness.js';
 import { issueEvents } from './workload.js';
+
+/** Where the worker found each entity's last event: entity id → [partition, offset]. */
+async function placement(pool: pg.Pool): Promise<Map<string, [number, bigint]>> {
+  const { rows } = await pool.query<{ entity_id: string; kafka_partition: number; kafka_offset: string }>(
+    'SELECT entity_id, kafka_partition, kafka_offset FROM entities',
+  );
+  return new Map(rows.map((row) => [row.entity_id, [row.kafka_partition, BigInt(row.kafka_offset)]]));
+}
+
+function likeTheWorker(rows: EntityRow[], where: Map<string, [number, bigint]>): EntityRow[] {
+  return rows
+    .map((row) => {
+      const [partition, offset] = where.get(row.entity_id) ?? [0, 0n];
+      return { ...row, kafka_partition: partition, kafka_offset: offset };
+    })
+    .sort((a, b) => a.kafka_partition - b.kafka_partition || (a.kafka_offset < b.kafka_offset ? -1 : a.kafka_offset > b.kafka_offset ? 1 : 0));
+}
+
+/** Batches of at most `size` rows, never mixing partitions. */
+function perPartitionBatches(rows: readonly EntityRow[], size: number): EntityRow[][] {
+  const byPartition = new Map<number, EntityRow[]>();
+  for (const row of rows) {
+    const list = byPartition.get(row.kafka_partition) ?? [];
+    if (list.length === 0) byPartition.set(row.kafka_partition, list);
+    list.push(row);
+  }
+  return [...byPartition.values()].flatMap((partitionRows) => inBatches(partitionRows, size));
+}
 
 export default defineBenchmark({
   name: 'sync-throughput',
@@ -28,6 +56,7 @@ export default defineBenchmark({
       const fresh = await bench.measureCatchUp(0, keys);
       const batchesFresh = await workerMetric(worker, 'switchyard_sync_batch_duration_seconds_count');
       await worker.stop();
+      const placementFresh = await placement(bench.pool);
 
       log(`producing ${keys} updates`);
       await bench.produce(round1);
@@ -36,12 +65,14 @@ export default defineBenchmark({
       const updates = await bench.measureCatchUp(keys, 2 * keys);
       const batchesUpdates = await workerMetric(worker, 'switchyard_sync_batch_duration_seconds_count');
       await worker.stop();
+      const placementUpdates = await placement(bench.pool);
 
       // The worker's own batches decide the baselines' batch size.
       const batchSize = Math.max(1, Math.round((2 * keys) / Math.max(1, batchesFresh + batchesUpdates)));
       const topic = bench.names.name(topics.entities);
-      const rows0 = rowsOf(round0, topic);
-      const rows1 = rowsOf(round1, topic);
+      // The same batches as the worker's: each one partition's rows in offset order, as Kafka handed them over.
+      const rows0 = likeTheWorker(rowsOf(round0, topic), placementFresh);
+      const rows1 = likeTheWorker(rowsOf(round1, topic), placementUpdates);
       const truncate = () => pool.query('TRUNCATE entities');
       const prefill = async () => {
         await truncate();
@@ -49,14 +80,16 @@ export default defineBenchmark({
       };
 
       log(`baselines at ${batchSize} rows per transaction, ${concurrency} connections`);
+      const batches0 = perPartitionBatches(rows0, batchSize);
+      const batches1 = perPartitionBatches(rows1, batchSize);
       await truncate();
-      const unnestFresh = await timedWrites(pool, inBatches(rows0, batchSize), concurrency, writeWithUnnest);
+      const unnestFresh = await timedWrites(pool, batches0, concurrency, writeWithUnnest);
       await prefill();
-      const unnestUpdates = await timedWrites(pool, inBatches(rows1, batchSize), concurrency, writeWithUnnest);
+      const unnestUpdates = await timedWrites(pool, batches1, concurrency, writeWithUnnest);
       await truncate();
-      const copyFresh = await timedWrites(pool, inBatches(rows0, batchSize), concurrency, writeWithCopy);
+      const copyFresh = await timedWrites(pool, batches0, concurrency, writeWithCopy);
       await prefill();
-      const copyUpdates = await timedWrites(pool, inBatches(rows1, batchSize), concurrency, upsertWithCopy);
+      const copyUpdates = await timedWrites(pool, batches1, concurrency, upsertWithCopy);
 
       const perSecond = (name: string, value: number): Metric => ({ name, value: Math.round(value), unit: 'events/s' });
       const compare = (measure: string, subject: number, baseline: string, value: number): Comparison => ({
@@ -89,7 +122,7 @@ export default defineBenchmark({
         ],
         notes: [
           'The worker is the built service as users run it, reading a pre-filled topic of GitHub issue events (6 partitions); its rate is measured from its first committed position to the last, so start-up and the group join are not counted. Every worker transaction also locks and advances its partition position in sync_offsets.',
-          'Baselines get the rows already built (no Kafka, no decoding, no validation) and write them into the same table with the same indexes and the same version guard, one transaction per batch of the worker’s average size, over as many connections as the worker opens transactions at once, with the same synchronous_commit setting.',
+          'Baselines get the rows already built (no Kafka, no decoding, no validation) and write them into the same table with the same indexes and the same version guard, in the worker’s own batches — one partition’s rows in offset order, the worker’s average batch size, read back from the kafka_partition and kafka_offset the worker recorded — one transaction per batch, over as many connections as the worker opens transactions at once, with the same synchronous_commit setting.',
           'On 2 cores the worker shares the CPU with the broker and its own decoding, while the baselines have Postgres to themselves.',
         ],
       };

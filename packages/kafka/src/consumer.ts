@@ -53,6 +53,8 @@ export interface EventConsumerOptions<T extends TopicSpec> {
   heartbeatIntervalMs?: number;
   rebalanceTimeoutMs?: number;
   maxBytesPerPartition?: number;
+  /** Upper bound of one fetch response over all partitions (kafkajs decodes a response in one go). */
+  maxBytes?: number;
   maxWaitTimeMs?: number;
   /** How many partitions' batches are handled at once (default 1). */
   partitionsConsumedConcurrently?: number;
@@ -65,6 +67,9 @@ export interface AssignedPartitions {
   readonly topic: string;
   readonly partitions: readonly number[];
 }
+
+/** Records decoded between two yields to the event loop. */
+const DECODE_SLICE = 64;
 
 function toRecord<T extends TopicSpec>(
   topic: string,
@@ -107,6 +112,7 @@ export class EventConsumer<T extends TopicSpec> {
       heartbeatInterval: options.heartbeatIntervalMs ?? 3000,
       rebalanceTimeout: options.rebalanceTimeoutMs ?? 60000,
       maxBytesPerPartition: options.maxBytesPerPartition ?? 1048576,
+      maxBytes: options.maxBytes ?? 10485760,
       maxWaitTimeInMs: options.maxWaitTimeMs ?? 500,
       allowAutoTopicCreation: false,
       readUncommitted: false,
@@ -180,7 +186,15 @@ export class EventConsumer<T extends TopicSpec> {
       });
     }
     const nextOffset = (BigInt(batch.lastOffset()) + 1n).toString();
-    const records = batch.messages.map((message) => toRecord(batch.topic, batch.partition, spec, message));
+    // Decoding a fetched batch (JSON and schema validation) is the consumer's heaviest synchronous work; done in
+    // slices with I/O in between, other batches' database replies are not kept waiting behind it.
+    const records: ConsumedRecord<TopicEvent<T>>[] = [];
+    for (let index = 0; index < batch.messages.length; index += DECODE_SLICE) {
+      if (index > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      for (const message of batch.messages.slice(index, index + DECODE_SLICE)) {
+        records.push(toRecord(batch.topic, batch.partition, spec, message));
+      }
+    }
     await handler({
       topic: batch.topic,
       spec,

@@ -4,32 +4,41 @@ import type pg from 'pg';
  * Consumer positions, one row per (projection, topic, partition): the next offset to apply. Read with FOR UPDATE
  * at the start of every batch transaction, so two members that briefly both hold a partition during a rebalance
  * serialise on the row, and the second sees what the first committed.
+ *
+ * Opening and closing a batch transaction are one round trip each (two statements in one simple-protocol query):
+ * the Node thread that answers them is busy decoding other batches, and every round trip inside a transaction is
+ * time Postgres holds it open doing nothing.
  */
-export async function lockOffset(client: pg.ClientBase, projection: string, topic: string, partition: number): Promise<bigint> {
-  const select = 'SELECT next_offset FROM sync_offsets WHERE projection = $1 AND topic = $2 AND partition = $3 FOR UPDATE';
-  let result = await client.query<{ next_offset: string }>({ name: 'lock-offset', text: select, values: [projection, topic, partition] });
-  if (result.rowCount === 0) {
+function partitionRow(client: pg.ClientBase, projection: string, topic: string, partition: number): string {
+  return `projection = ${client.escapeLiteral(projection)} AND topic = ${client.escapeLiteral(topic)} AND partition = ${Math.trunc(partition)}`;
+}
+
+/** BEGIN, then lock and read the partition's position (creating the row at 0 the first time). */
+export async function beginAndLock(client: pg.ClientBase, projection: string, topic: string, partition: number): Promise<bigint> {
+  const where = partitionRow(client, projection, topic, partition);
+  const select = `SELECT next_offset FROM sync_offsets WHERE ${where} FOR UPDATE`;
+  const results = (await client.query(`BEGIN; ${select}`)) as unknown as pg.QueryResult<{ next_offset: string }>[];
+  let row = results[1]?.rows[0];
+  if (row === undefined) {
     await client.query(
       'INSERT INTO sync_offsets (projection, topic, partition, next_offset) VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING',
       [projection, topic, partition],
     );
-    result = await client.query<{ next_offset: string }>({ name: 'lock-offset', text: select, values: [projection, topic, partition] });
+    row = (await client.query<{ next_offset: string }>(select)).rows[0];
   }
-  return BigInt(result.rows[0]?.next_offset ?? '0');
+  return BigInt(row?.next_offset ?? '0');
 }
 
-export async function saveOffset(
+/** Store the partition's new position, then COMMIT. */
+export async function saveAndCommit(
   client: pg.ClientBase,
   projection: string,
   topic: string,
   partition: number,
   nextOffset: string,
 ): Promise<void> {
-  await client.query({
-    name: 'save-offset',
-    text: 'UPDATE sync_offsets SET next_offset = $4, updated_at = now() WHERE projection = $1 AND topic = $2 AND partition = $3',
-    values: [projection, topic, partition, nextOffset],
-  });
+  const where = partitionRow(client, projection, topic, partition);
+  await client.query(`UPDATE sync_offsets SET next_offset = ${BigInt(nextOffset)}, updated_at = now() WHERE ${where}; COMMIT`);
 }
 
 export interface StoredOffset {

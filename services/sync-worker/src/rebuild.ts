@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Envelope } from '@switchyard/events';
 import { EventConsumer, KafkaAdmin, type Kafka, type KafkaLogger, type PartitionBatch, type TopicNames } from '@switchyard/kafka';
 import type pg from 'pg';
-import { applyRecords, type ApplyOutcome } from './apply.js';
+import { applyIsolated, applyPrepared, prepareBatch, type ApplyOutcome } from './apply.js';
 import { isDataError } from './db.js';
 import { SyncError } from './errors.js';
 import { readOffsets } from './offsets.js';
@@ -194,7 +194,10 @@ async function runRebuild(options: RebuildOptions, started: number): Promise<Reb
       async () => {
         const client = await pool.connect();
         try {
-          const outcome = await applyInTransaction(client, (mode) => applyRecords(client, projection, batch.records, shadowTables, mode));
+          const prepared = prepareBatch(projection, batch.records, shadowTables);
+          const outcome = await applyInTransaction(client, (isolate) =>
+            isolate ? applyIsolated(client, projection, prepared, shadowTables) : applyPrepared(client, prepared),
+          );
           events += outcome.applied;
           skipped += outcome.rejected.length;
         } finally {
@@ -285,17 +288,17 @@ async function runRebuild(options: RebuildOptions, started: number): Promise<Reb
 /** One transaction; when Postgres refuses some record's data, once more in isolate mode. */
 async function applyInTransaction(
   client: pg.ClientBase,
-  apply: (mode: 'batch' | 'isolate') => Promise<ApplyOutcome>,
+  apply: (isolate: boolean) => Promise<ApplyOutcome>,
 ): Promise<ApplyOutcome> {
-  for (const mode of ['batch', 'isolate'] as const) {
+  for (const isolate of [false, true]) {
     try {
       await client.query('BEGIN');
-      const outcome = await apply(mode);
+      const outcome = await apply(isolate);
       await client.query('COMMIT');
       return outcome;
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
-      if (mode === 'isolate' || !isDataError(error)) throw error;
+      if (isolate || !isDataError(error)) throw error;
     }
   }
   throw new Error('unreachable');

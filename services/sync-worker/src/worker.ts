@@ -3,9 +3,9 @@ import { EventConsumer, type DeadLetters, type Kafka, type PartitionBatch, type 
 import type { Logger, Registry } from '@switchyard/service-runtime';
 import type pg from 'pg';
 import { Counter, Histogram } from 'prom-client';
-import { applyRecords } from './apply.js';
+import { applyIsolated, applyPrepared, prepareBatch } from './apply.js';
 import { isDataError } from './db.js';
-import { lockOffset, saveOffset } from './offsets.js';
+import { beginAndLock, saveAndCommit } from './offsets.js';
 import { projectionsByTopic, type Projection } from './projections/index.js';
 import { retryTransient, type RetryPolicy } from './retry.js';
 
@@ -256,12 +256,13 @@ export class SyncWorker {
     }
   }
 
-  private async project(batch: PartitionBatch<Envelope>, projection: Projection, mode: 'batch' | 'isolate' = 'batch'): Promise<void> {
+  private async project(batch: PartitionBatch<Envelope>, projection: Projection, isolate = false): Promise<void> {
+    // Built before the transaction opens; rebuilt only if the stored position says some records were applied.
+    let prepared = prepareBatch(projection, batch.records, projection.tables);
     const client = await this.options.pool.connect();
     let released = false;
     try {
-      await client.query('BEGIN');
-      const stored = await lockOffset(client, projection.name, batch.topic, batch.partition);
+      const stored = await beginAndLock(client, projection.name, batch.topic, batch.partition);
       if (BigInt(batch.fetchedOffset) > stored) {
         // Records between the stored position and this batch were never committed here: read them again.
         await client.query('ROLLBACK');
@@ -280,16 +281,21 @@ export class SyncWorker {
         return;
       }
       const fresh = batch.records.filter((record) => BigInt(record.offset) >= stored);
+      if (fresh.length !== batch.records.length) prepared = prepareBatch(projection, fresh, projection.tables);
       let outcome;
-      try {
-        outcome = await applyRecords(client, projection, fresh, projection.tables, mode);
-      } catch (error) {
-        if (mode === 'isolate' || !isDataError(error)) throw error;
-        // Postgres refused some record's data: start over, one record at a time, to set just those aside.
-        await client.query('ROLLBACK');
-        client.release();
-        released = true;
-        return this.project(batch, projection, 'isolate');
+      if (isolate) {
+        outcome = await applyIsolated(client, projection, prepared, projection.tables);
+      } else {
+        try {
+          outcome = await applyPrepared(client, prepared);
+        } catch (error) {
+          if (!isDataError(error)) throw error;
+          // Postgres refused some record's data: start over, one record at a time, to set just those aside.
+          await client.query('ROLLBACK');
+          client.release();
+          released = true;
+          return this.project(batch, projection, true);
+        }
       }
       const elsewhere = projection.undecodableHandledElsewhere?.some((spec) => this.options.names.name(spec) === batch.topic) ?? false;
       const skipped = elsewhere ? outcome.rejected.filter(({ why }) => why.code.startsWith('EVT_')) : [];
@@ -298,8 +304,7 @@ export class SyncWorker {
         // Durable on the dead-letter topic before the position moves past them.
         await this.options.deadLetters.send(toDeadLetter);
       }
-      await saveOffset(client, projection.name, batch.topic, batch.partition, batch.nextOffset);
-      await client.query('COMMIT');
+      await saveAndCommit(client, projection.name, batch.topic, batch.partition, batch.nextOffset);
       const committedAt = Date.now();
       this.projected.inc({ projection: projection.name }, outcome.applied);
       for (const { why } of toDeadLetter) this.deadLettered.inc({ projection: projection.name, code: why.code });

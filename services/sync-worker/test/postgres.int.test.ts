@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { describe, expect } from 'vitest';
 import { migrate, MIGRATIONS_DIR } from '../src/migrate.js';
 import { entitiesProjection } from '../src/projections/entities.js';
+import { runStatements } from '../src/projections/index.js';
 import { envelopeOf, readEntities } from './support/db.js';
 import { batchCuts, changeSequences, foldModel, splitIntoBatches } from './support/model.js';
 
@@ -43,10 +44,12 @@ describe('entities projection in Postgres (model-based)', () => {
           const client = await database.pool.connect();
           try {
             await client.query('BEGIN');
-            await entitiesProjection.apply(
+            await runStatements(
               client,
-              batch.map((change) => ({ event: envelopeOf(change), topic: 't', partition: 0, offset: '0' })),
-              entitiesProjection.tables,
+              entitiesProjection.statements(
+                batch.map((change) => ({ event: envelopeOf(change), topic: 't', partition: 0, offset: '0' })),
+                entitiesProjection.tables,
+              ),
             );
             await client.query('COMMIT');
           } finally {
@@ -70,15 +73,16 @@ describe('entities projection in Postgres (model-based)', () => {
     const client = await database.pool.connect();
     const { change } = await import('./support/model.js');
     try {
-      await entitiesProjection.apply(
+      await runStatements(
         client,
-        [change(1, 1, 0, false, 'a'), change(2, 1, 0, false, 'b'), change(2, 2, 0, true, 'c', false)].map((c) => ({
+        entitiesProjection.statements([change(1, 1, 0, false, 'a'), change(2, 1, 0, false, 'b'), change(2, 2, 0, true, 'c', false)].map((c) => ({
           event: envelopeOf({ ...c, state: c.state === null ? null : { ...(c.state as object), state: 'open', labels: [{ name: 'bug' }], updated_at: '2026-11-24T05:00:00Z', created_at: '2026-11-24T04:00:00Z' } }),
           topic: 't',
           partition: 0,
           offset: '0',
         })),
         entitiesProjection.tables,
+        ),
       );
     } finally {
       client.release();

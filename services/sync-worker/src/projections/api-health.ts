@@ -1,5 +1,4 @@
 import { topics, type ApiHealthData, type Envelope } from '@switchyard/events';
-import type pg from 'pg';
 import { quoteIdent, type PositionedEvent, type Projection, type TableMap } from './types.js';
 
 interface HealthRow extends ApiHealthData {
@@ -24,7 +23,7 @@ function upsertCurrentSql(table: string): string {
   return `
 INSERT INTO ${quoteIdent(table)} AS t (api, status, since, checked_at, latency_ms, http_status, reason, consecutive_failures, last_event_id)
 SELECT api, status, since, "checkedAt", "latencyMs", "httpStatus", reason, "consecutiveFailures", event_id
-FROM json_to_recordset($1::json) AS r(${COLUMNS})
+FROM jsonb_to_recordset($1::jsonb) AS r(${COLUMNS})
 ON CONFLICT (api) DO UPDATE SET
   status = excluded.status, since = excluded.since, checked_at = excluded.checked_at, latency_ms = excluded.latency_ms,
   http_status = excluded.http_status, reason = excluded.reason, consecutive_failures = excluded.consecutive_failures,
@@ -36,7 +35,7 @@ function insertHistorySql(table: string): string {
   return `
 INSERT INTO ${quoteIdent(table)} (api, since, status, previous, checked_at, latency_ms, http_status, reason, consecutive_failures, event_id)
 SELECT api, since, status, previous, "checkedAt", "latencyMs", "httpStatus", reason, "consecutiveFailures", event_id
-FROM json_to_recordset($1::json) AS r(${COLUMNS})
+FROM jsonb_to_recordset($1::jsonb) AS r(${COLUMNS})
 ON CONFLICT (api, since) DO NOTHING`;
 }
 
@@ -46,10 +45,12 @@ export const apiHealthProjection: Projection<ApiHealthTables> = {
   name: 'api_health',
   topics: [topics.apiHealth],
   tables: { api_health: 'api_health', api_health_history: 'api_health_history' },
-  async apply(client: pg.ClientBase, events: readonly PositionedEvent[], tables: TableMap<ApiHealthTables>) {
-    if (events.length === 0) return;
+  statements(events: readonly PositionedEvent[], tables: TableMap<ApiHealthTables>) {
+    if (events.length === 0) return [];
     const all = events.map(({ event }) => ({ ...(event.data as ApiHealthData), event_id: event.id }));
-    await client.query(upsertCurrentSql(tables.api_health), [JSON.stringify(latestHealth(events.map((e) => e.event)))]);
-    await client.query(insertHistorySql(tables.api_health_history), [JSON.stringify(all)]);
+    return [
+      { text: upsertCurrentSql(tables.api_health), values: [JSON.stringify(latestHealth(events.map((e) => e.event)))] },
+      { text: insertHistorySql(tables.api_health_history), values: [JSON.stringify(all)] },
+    ];
   },
 };

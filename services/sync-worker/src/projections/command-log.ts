@@ -1,5 +1,4 @@
 import { commandResultSchemas, topics, type CommandStatus, type Envelope } from '@switchyard/events';
-import type pg from 'pg';
 import type { z } from 'zod';
 import { quoteIdent, type PositionedEvent, type Projection, type TableMap } from './types.js';
 
@@ -147,7 +146,7 @@ function upsertLogSql(table: string): string {
   return `
 INSERT INTO ${t} AS t (command_id, command_type, status, correlation_id, target, connection, input, requested_at,
   entity_key, entity_version, error_code, error_message, error_field, attempts, duration_ms, updated_at)
-SELECT * FROM json_to_recordset($1::json) AS r(command_id text, command_type text, status text, correlation_id text,
+SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(command_id text, command_type text, status text, correlation_id text,
   target text, connection text, input jsonb, requested_at timestamptz, entity_key text, entity_version text,
   error_code text, error_message text, error_field text, attempts integer, duration_ms double precision,
   updated_at timestamptz)
@@ -173,7 +172,7 @@ ON CONFLICT (command_id) DO UPDATE SET
 function insertTimelineSql(table: string): string {
   return `
 INSERT INTO ${quoteIdent(table)} (command_id, status, at, event_id, error_code)
-SELECT * FROM json_to_recordset($1::json) AS r(command_id text, status text, at timestamptz, event_id text, error_code text)
+SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(command_id text, status text, at timestamptz, event_id text, error_code text)
 ON CONFLICT (command_id, status) DO NOTHING`;
 }
 
@@ -184,10 +183,11 @@ export const commandLogProjection: Projection<CommandLogTables> = {
   topics: [topics.commands, topics.commandResults],
   undecodableHandledElsewhere: [topics.commands],
   tables: { command_log: 'command_log', command_timeline: 'command_timeline' },
-  async apply(client: pg.ClientBase, events: readonly PositionedEvent[], tables: TableMap<CommandLogTables>) {
-    if (events.length === 0) return;
+  statements(events: readonly PositionedEvent[], tables: TableMap<CommandLogTables>) {
+    if (events.length === 0) return [];
     const { log, timeline } = commandLogRows(events.map((positioned) => positioned.event));
-    await client.query(upsertLogSql(tables.command_log), [JSON.stringify(log)]);
-    if (timeline.length > 0) await client.query(insertTimelineSql(tables.command_timeline), [JSON.stringify(timeline)]);
+    const statements = [{ text: upsertLogSql(tables.command_log), values: [JSON.stringify(log)] }];
+    if (timeline.length > 0) statements.push({ text: insertTimelineSql(tables.command_timeline), values: [JSON.stringify(timeline)] });
+    return statements;
   },
 };

@@ -1,5 +1,4 @@
 import { parseEntityEventType, topics, type EntityEventData, type EntityVersion, type Envelope } from '@switchyard/events';
-import type pg from 'pg';
 import { quoteIdent, type PositionedEvent, type Projection, type TableMap } from './types.js';
 
 /** One entity event reduced to what the entities table records. */
@@ -18,13 +17,15 @@ export interface EntityChange {
   readonly topic: string;
   readonly partition: number;
   readonly offset: string;
+  /** The event's JSON text, from which Postgres takes `data.state` as it was produced. */
+  readonly raw: string;
 }
 
 export function entityChangeKey(change: Pick<EntityChange, 'source' | 'entityType' | 'entityId'>): string {
   return `${change.source}:${change.entityType}:${change.entityId}`;
 }
 
-export function toEntityChange({ event, topic, partition, offset }: PositionedEvent): EntityChange {
+export function toEntityChange({ event, topic, partition, offset, raw }: PositionedEvent): EntityChange {
   const data = event.data as EntityEventData;
   return {
     source: data.source,
@@ -40,6 +41,7 @@ export function toEntityChange({ event, topic, partition, offset }: PositionedEv
     topic,
     partition,
     offset,
+    raw: raw ?? JSON.stringify(event),
   };
 }
 
@@ -107,20 +109,23 @@ export function entityRounds(changes: readonly EntityChange[]): ReducedChange[][
 }
 
 /**
- * The statement behind the fold. Rows travel as one JSON document (one parse in Postgres, no per-element array
- * escaping in Node); `WHERE excluded.version > t.version` is the version guard; a deletion without state keeps the
- * stored state.
+ * The statement behind the fold. Rows travel as one JSON document, read as jsonb: each element carries the small
+ * columns and, under `e`, the event exactly as it arrived, from which Postgres takes `data.state` as a binary
+ * sub-document — Node never serialises a state again, and the stored state is the producer's, byte for byte in
+ * meaning (no number rounding, no defaults added). `WHERE excluded.version > t.version` is the version guard; a
+ * deletion without state keeps the stored state.
  */
 export function upsertEntitiesSql(table: string): string {
   const t = quoteIdent(table);
   return `
 INSERT INTO ${t} AS t (source, entity_type, entity_id, version, state, deleted, first_seen_at, last_changed_at,
   last_event_id, last_event_type, origin, origin_id, connection, kafka_topic, kafka_partition, kafka_offset)
-SELECT r.source, r.entity_type, r.entity_id, r.version, r.state, r.deleted, r.first_seen_at, r.last_changed_at,
-  r.last_event_id, r.last_event_type, r.origin, r.origin_id, r.connection, r.kafka_topic, r.kafka_partition, r.kafka_offset
-FROM json_to_recordset($1::json) AS r(source text, entity_type text, entity_id text, version text, state jsonb,
+SELECT r.source, r.entity_type, r.entity_id, r.version, NULLIF(r.e -> 'data' -> 'state', 'null'::jsonb), r.deleted,
+  r.first_seen_at, r.last_changed_at, r.last_event_id, r.last_event_type, r.origin, r.origin_id, r.connection,
+  r.kafka_topic, r.kafka_partition, r.kafka_offset
+FROM jsonb_to_recordset($1::jsonb) AS r(source text, entity_type text, entity_id text, version text,
   deleted boolean, first_seen_at timestamptz, last_changed_at timestamptz, last_event_id text, last_event_type text,
-  origin text, origin_id text, connection text, kafka_topic text, kafka_partition integer, kafka_offset bigint)
+  origin text, origin_id text, connection text, kafka_topic text, kafka_partition integer, kafka_offset bigint, e jsonb)
 ON CONFLICT (source, entity_type, entity_id) DO UPDATE SET
   version = excluded.version,
   state = CASE WHEN excluded.deleted AND excluded.state IS NULL THEN t.state ELSE excluded.state END,
@@ -137,27 +142,18 @@ ON CONFLICT (source, entity_type, entity_id) DO UPDATE SET
 WHERE excluded.version > t.version`;
 }
 
+const text = JSON.stringify;
+
+/** The statement's parameter, built by concatenation: the raw event text goes in without being parsed again. */
 export function entityRowsJson(round: readonly ReducedChange[]): string {
-  return JSON.stringify(
-    round.map(({ change, firstSeen }) => ({
-      source: change.source,
-      entity_type: change.entityType,
-      entity_id: change.entityId,
-      version: change.version,
-      state: change.state,
-      deleted: change.deleted,
-      first_seen_at: firstSeen,
-      last_changed_at: change.time,
-      last_event_id: change.eventId,
-      last_event_type: change.eventType,
-      origin: change.origin.kind,
-      origin_id: change.origin.id,
-      connection: change.origin.connection,
-      kafka_topic: change.topic,
-      kafka_partition: change.partition,
-      kafka_offset: change.offset,
-    })),
+  const rows = round.map(({ change, firstSeen }) =>
+    `{"source":${text(change.source)},"entity_type":${text(change.entityType)},"entity_id":${text(change.entityId)},` +
+    `"version":${text(change.version)},"deleted":${change.deleted},"first_seen_at":${text(firstSeen)},` +
+    `"last_changed_at":${text(change.time)},"last_event_id":${text(change.eventId)},"last_event_type":${text(change.eventType)},` +
+    `"origin":${text(change.origin.kind)},"origin_id":${text(change.origin.id)},"connection":${text(change.origin.connection)},` +
+    `"kafka_topic":${text(change.topic)},"kafka_partition":${change.partition},"kafka_offset":${text(change.offset)},"e":${change.raw}}`,
   );
+  return `[${rows.join(',')}]`;
 }
 
 type EntityTables = 'entities';
@@ -166,8 +162,8 @@ export const entitiesProjection: Projection<EntityTables> = {
   name: 'entities',
   topics: [topics.entities],
   tables: { entities: 'entities' },
-  async apply(client: pg.ClientBase, events: readonly PositionedEvent<Envelope>[], tables: TableMap<EntityTables>) {
-    const sql = upsertEntitiesSql(tables.entities);
-    for (const round of entityRounds(events.map(toEntityChange))) await client.query(sql, [entityRowsJson(round)]);
+  statements(events: readonly PositionedEvent<Envelope>[], tables: TableMap<EntityTables>) {
+    const text = upsertEntitiesSql(tables.entities);
+    return entityRounds(events.map(toEntityChange)).map((round) => ({ text, values: [entityRowsJson(round)] }));
   },
 };

@@ -17,4 +17,4 @@ export function projectionsByTopic(): Map<TopicSpec, Projection> {
   return map;
 }
 
-export type { PositionedEvent, Projection, TableMap } from './types.js';
+export { runStatements, type PositionedEvent, type Projection, type Statement, type TableMap } from './types.js';

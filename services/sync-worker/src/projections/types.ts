@@ -7,15 +7,23 @@ export interface PositionedEvent<E extends Envelope = Envelope> {
   readonly topic: string;
   readonly partition: number;
   readonly offset: string;
+  /** The record's JSON text as it arrived, when there is one (projections may pass it to Postgres as is). */
+  readonly raw?: string;
 }
 
 /** Physical table names of a projection; a rebuild writes the same rows into shadow tables. */
 export type TableMap<T extends string> = Readonly<Record<T, string>>;
 
+/** One SQL statement with its parameters. */
+export interface Statement {
+  readonly text: string;
+  readonly values: readonly unknown[];
+}
+
 /**
- * A projection folds events from one or more catalog topics into its tables. `apply` runs inside a transaction
- * the worker owns (which also advances the consumer position) and must issue a bounded number of set-based
- * statements per batch — never one per event.
+ * A projection folds events from one or more catalog topics into its tables. `statements` is pure: it turns a
+ * batch into a bounded number of set-based statements — never one per event — which the worker builds before it
+ * opens the transaction (that also advances the consumer position) and then runs in it.
  */
 export interface Projection<T extends string = string> {
   readonly name: ProjectionName;
@@ -27,7 +35,11 @@ export interface Projection<T extends string = string> {
   readonly undecodableHandledElsewhere?: readonly TopicSpec[];
   /** Logical table → its name in the schema, in dependency order. */
   readonly tables: TableMap<T>;
-  apply(client: pg.ClientBase, events: readonly PositionedEvent[], tables: TableMap<T>): Promise<void>;
+  statements(events: readonly PositionedEvent[], tables: TableMap<T>): Statement[];
+}
+
+export async function runStatements(client: pg.ClientBase, statements: readonly Statement[]): Promise<void> {
+  for (const statement of statements) await client.query(statement.text, [...statement.values]);
 }
 
 export function quoteIdent(name: string): string {

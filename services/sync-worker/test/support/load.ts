@@ -76,6 +76,7 @@ export class EntityLoad {
         topic: '',
         partition: 0,
         offset: '0',
+        raw: '', // envelopeOf() rebuilds the event that is produced
       };
       this.push(change, out);
     }

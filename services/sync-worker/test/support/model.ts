@@ -43,6 +43,7 @@ export function change(entity: number, versionSeconds: number, tiebreak: number,
     topic: 't',
     partition: 0,
     offset: '0',
+    raw: '', // not read by the fold; the SQL path gets the event's own text
   };
 }
 
