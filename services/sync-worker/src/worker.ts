@@ -88,6 +88,7 @@ export class SyncWorker {
   private readonly skipped: Counter<'projection' | 'code'>;
   private readonly transientFailures: Counter<'projection'>;
   private readonly rewinds: Counter<'projection'>;
+  private readonly resets: Counter<'projection'>;
   private readonly batchDuration: Histogram<'projection'>;
   private readonly eventAge: Histogram;
 
@@ -138,6 +139,12 @@ export class SyncWorker {
     this.rewinds = new Counter({
       name: 'switchyard_sync_rewinds_total',
       help: 'Batches fetched beyond the position Postgres holds, re-read from that position',
+      labelNames: ['projection'],
+      registers,
+    });
+    this.resets = new Counter({
+      name: 'switchyard_sync_position_resets_total',
+      help: 'Stored positions found beyond the end of their log (topic recreated or truncated) and reset to its start',
       labelNames: ['projection'],
       registers,
     });
@@ -262,7 +269,18 @@ export class SyncWorker {
     const client = await this.options.pool.connect();
     let released = false;
     try {
-      const stored = await beginAndLock(client, projection.name, batch.topic, batch.partition);
+      let stored = await beginAndLock(client, projection.name, batch.topic, batch.partition);
+      if (stored > BigInt(batch.highWatermark)) {
+        // The stored position lies beyond the end of the log: the topic was recreated (a new cluster, a reset) or
+        // truncated since it was written. Everything this log holds is new here, so it is read from its start —
+        // where kafkajs begins a partition we committed nothing for; the version guard keeps older states out.
+        this.resets.inc({ projection: projection.name });
+        this.options.logger.warn(
+          { projection: projection.name, topic: batch.topic, partition: batch.partition, stored: stored.toString(), logEnd: batch.highWatermark },
+          'stored position is beyond the end of the log; reading the log from its start',
+        );
+        stored = BigInt(batch.fetchedOffset);
+      }
       if (BigInt(batch.fetchedOffset) > stored) {
         // Records between the stored position and this batch were never committed here: read them again.
         await client.query('ROLLBACK');

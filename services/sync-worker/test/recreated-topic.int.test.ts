@@ -1,0 +1,64 @@
+import { topics } from '@switchyard/events';
+import { KafkaAdmin } from '@switchyard/kafka';
+import { test, testLogger, waitFor } from '@switchyard/testkit';
+import { describe, expect } from 'vitest';
+import { migrate } from '../src/migrate.js';
+import { readOffsets } from '../src/offsets.js';
+import { entityMismatches, readEntities } from './support/db.js';
+import { EntityLoad } from './support/load.js';
+import { startWorker, waitUntilCaughtUp } from './support/worker.js';
+
+describe('a topic recreated under stored positions', () => {
+  test('positions beyond the end of the log are reset to its start, and the new events land', { timeout: 120000 }, async ({
+    brokers,
+    kafka,
+    topics: t,
+    producer,
+    admin,
+    database,
+  }) => {
+    await migrate(database.pool);
+    const env = { brokers, prefix: t.prefix, databaseUrl: database.url };
+    const entities = t.name(topics.entities);
+    const load = new EntityLoad(200, 51);
+    await producer.send(topics.entities, load.next(1500) as never);
+    let worker = await startWorker(env);
+    await waitUntilCaughtUp(database.pool, admin, 'entities', [entities]);
+    expect(await worker.stop()).toBe(0);
+
+    // The topic is deleted and created again (a new cluster, a reset): its log starts over at offset 0, while
+    // Postgres still holds positions in the old one.
+    const provisioner = new KafkaAdmin(kafka, t.names, testLogger);
+    await provisioner.connect();
+    await provisioner.deleteTopics([entities]);
+    await waitFor(async () => !(await provisioner.listTopics()).includes(entities), { timeoutMs: 30000, what: 'the topic to go' });
+    await provisioner.provision();
+    await provisioner.disconnect();
+    const before = await readOffsets(database.pool, 'entities');
+    await producer.send(topics.entities, load.next(300) as never);
+    const ends = await admin.partitionOffsets(entities);
+    expect(before.some((row) => row.nextOffset > BigInt(ends.find((end) => end.partition === row.partition)?.high ?? '0'))).toBe(true);
+
+    worker = await startWorker(env);
+    try {
+      // "At or past the end" would be true of the stale positions already: wait for exactly the new ends.
+      await waitFor(
+        async () => {
+          const positions = await readOffsets(database.pool, 'entities');
+          return ends.every((end) => positions.find((row) => row.partition === end.partition)?.nextOffset === BigInt(end.high));
+        },
+        { timeoutMs: 60000, what: 'positions at the new log ends' },
+      );
+      // Every event ever produced, old log and new, folded in order: the table is their fold.
+      expect(entityMismatches(load.model(), await readEntities(database.pool))).toEqual([]);
+      const positions = await readOffsets(database.pool, 'entities');
+      for (const row of positions) {
+        expect(row.nextOffset).toBe(BigInt(ends.find((end) => end.partition === row.partition)?.high ?? '0'));
+      }
+      const metrics = await fetch(`${worker.url}/metrics`).then((response) => response.text());
+      expect(metrics).toMatch(/switchyard_sync_position_resets_total\{projection="entities"[^}]*\} [1-9]/);
+    } finally {
+      expect(await worker.stop()).toBe(0);
+    }
+  });
+});
