@@ -78,6 +78,23 @@ export class KafkaAdmin {
     await this.admin.connect();
   }
 
+  /**
+   * The readiness checks every service has: the cluster answers, and (when given) the producer is connected. Shaped
+   * as the service runtime's `ReadinessCheck`.
+   */
+  readinessChecks(producer?: { readonly isConnected: boolean }): { name: string; check: () => Promise<void> | void }[] {
+    const checks: { name: string; check: () => Promise<void> | void }[] = [{ name: 'kafka', check: () => this.ping() }];
+    if (producer) {
+      checks.push({
+        name: 'producer',
+        check: () => {
+          if (!producer.isConnected) throw new Error('producer not connected');
+        },
+      });
+    }
+    return checks;
+  }
+
   async disconnect(): Promise<void> {
     await this.admin.disconnect();
   }

@@ -1,3 +1,4 @@
+export { bootService, type Booted } from './boot.js';
 export { describeConfig, env, loadConfig, loadConfigOrExit, type Env } from './config.js';
 export { RuntimeError, runtimeErrors, type RuntimeErrorCode } from './errors.js';
 export { createHttpServer, firstIssue, parseRequest, type ErrorBody } from './http.js';

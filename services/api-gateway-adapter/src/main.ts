@@ -1,6 +1,6 @@
 import { topics } from '@switchyard/events';
 import { createKafka, DeadLetters, EventConsumer, EventProducer, KafkaAdmin, TopicNames } from '@switchyard/kafka';
-import { createLogger, createMetricsRegistry, describeConfig, Lifecycle, loadConfigOrExit } from '@switchyard/service-runtime';
+import { bootService } from '@switchyard/service-runtime';
 import { buildApp } from './app.js';
 import { loadApiGatewayAdapterConfig } from './config.js';
 import { CommandExecutor } from './executor.js';
@@ -11,14 +11,7 @@ import { CommandProcessor } from './processor.js';
 
 const SERVICE = 'api-gateway-adapter';
 
-const config = loadConfigOrExit(SERVICE, () => loadApiGatewayAdapterConfig(process.env));
-
-const logger = createLogger({ service: SERVICE, level: config.LOG_LEVEL });
-const lifecycle = new Lifecycle(logger);
-lifecycle.installSignalHandlers();
-logger.info({ config: describeConfig(config) }, 'starting');
-
-const registry = createMetricsRegistry(SERVICE);
+const { config, logger, lifecycle, registry } = bootService(SERVICE, () => loadApiGatewayAdapterConfig(process.env));
 const metrics = createAdapterMetrics(registry);
 const names = new TopicNames(config.TOPIC_PREFIX);
 const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: SERVICE, logger });
@@ -65,13 +58,7 @@ const app = buildApp({
   registry,
   isStopping: () => lifecycle.isStopping,
   checks: [
-    { name: 'kafka', check: () => admin.ping() },
-    {
-      name: 'producer',
-      check: () => {
-        if (!producer.isConnected) throw new Error('producer not connected');
-      },
-    },
+    ...admin.readinessChecks(producer),
     {
       name: 'consumer',
       check: () => {

@@ -1,5 +1,5 @@
 import { createKafka, EventProducer, KafkaAdmin, TopicNames } from '@switchyard/kafka';
-import { createLogger, createMetricsRegistry, describeConfig, Lifecycle, loadConfigOrExit } from '@switchyard/service-runtime';
+import { bootService } from '@switchyard/service-runtime';
 import { Agent } from 'undici';
 import { buildApp } from './app.js';
 import { loadHealthMonitorConfig } from './config.js';
@@ -7,14 +7,7 @@ import { HealthMonitor } from './monitor.js';
 
 const SERVICE = 'health-monitor';
 
-const config = loadConfigOrExit(SERVICE, () => loadHealthMonitorConfig(process.env));
-
-const logger = createLogger({ service: SERVICE, level: config.LOG_LEVEL });
-const lifecycle = new Lifecycle(logger);
-lifecycle.installSignalHandlers();
-logger.info({ config: describeConfig(config) }, 'starting');
-
-const registry = createMetricsRegistry(SERVICE);
+const { config, logger, lifecycle, registry } = bootService(SERVICE, () => loadHealthMonitorConfig(process.env));
 const names = new TopicNames(config.TOPIC_PREFIX);
 const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: SERVICE, logger });
 const admin = new KafkaAdmin(kafka, names, logger);
@@ -38,13 +31,7 @@ const app = buildApp({
   registry,
   isStopping: () => lifecycle.isStopping,
   checks: [
-    { name: 'kafka', check: () => admin.ping() },
-    {
-      name: 'producer',
-      check: () => {
-        if (!producer.isConnected) throw new Error('producer not connected');
-      },
-    },
+    ...admin.readinessChecks(producer),
   ],
 });
 

@@ -1,5 +1,5 @@
 import { createKafka, DeadLetters, EventProducer, KafkaAdmin, TopicNames } from '@switchyard/kafka';
-import { createLogger, createMetricsRegistry, describeConfig, Lifecycle, loadConfigOrExit } from '@switchyard/service-runtime';
+import { bootService } from '@switchyard/service-runtime';
 import { buildApp } from './app.js';
 import { loadSyncWorkerConfig } from './config.js';
 import { RebuildCommands } from './control.js';
@@ -11,13 +11,7 @@ import { SyncWorker } from './worker.js';
 
 const SERVICE = 'sync-worker';
 
-const config = loadConfigOrExit(SERVICE, () => loadSyncWorkerConfig(process.env));
-const logger = createLogger({ service: SERVICE, level: config.LOG_LEVEL });
-const lifecycle = new Lifecycle(logger);
-lifecycle.installSignalHandlers();
-logger.info({ config: describeConfig(config) }, 'starting');
-
-const registry = createMetricsRegistry(SERVICE);
+const { config, logger, lifecycle, registry } = bootService(SERVICE, () => loadSyncWorkerConfig(process.env));
 const names = new TopicNames(config.TOPIC_PREFIX);
 const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: SERVICE, logger });
 const admin = new KafkaAdmin(kafka, names, logger);
@@ -62,7 +56,7 @@ const app = buildApp({
   registry,
   isStopping: () => lifecycle.isStopping,
   checks: [
-    { name: 'kafka', check: () => admin.ping() },
+    ...admin.readinessChecks(producer),
     { name: 'postgres', check: async () => void (await pool.query('SELECT 1')) },
     {
       name: 'consumer',

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { createKafka, KafkaAdmin, TopicNames } from '@switchyard/kafka';
-import { createLogger, createMetricsRegistry, describeConfig, Lifecycle, loadConfigOrExit } from '@switchyard/service-runtime';
+import { bootService } from '@switchyard/service-runtime';
 import { buildApp } from './app.js';
 import { loadWsFanoutConfig } from './config.js';
 import { Hub } from './hub.js';
@@ -8,15 +8,8 @@ import { fanoutGroupId, instanceId, LiveEvents } from './live.js';
 
 const SERVICE = 'ws-fanout';
 
-const config = loadConfigOrExit(SERVICE, () => loadWsFanoutConfig(process.env));
-
-const logger = createLogger({ service: SERVICE, level: config.LOG_LEVEL });
-const lifecycle = new Lifecycle(logger);
-lifecycle.installSignalHandlers();
 const instance = instanceId(hostname(), process.pid);
-logger.info({ config: describeConfig(config), instance }, 'starting');
-
-const registry = createMetricsRegistry(SERVICE);
+const { config, logger, lifecycle, registry } = bootService(SERVICE, () => loadWsFanoutConfig(process.env), { instance });
 const names = new TopicNames(config.TOPIC_PREFIX);
 const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: `${SERVICE}-${instance}`, logger });
 const admin = new KafkaAdmin(kafka, names, logger);
@@ -47,7 +40,7 @@ const app = buildApp({
   registry,
   isStopping: () => lifecycle.isStopping,
   checks: [
-    { name: 'kafka', check: () => admin.ping() },
+    ...admin.readinessChecks(),
     { name: 'consumer', check: () => live.check() },
   ],
   stream: { hub, allowedOrigins: config.WS_ALLOWED_ORIGINS, maxMessageBytes: config.WS_MAX_MESSAGE_BYTES },
