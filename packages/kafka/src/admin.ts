@@ -99,6 +99,11 @@ export class KafkaAdmin {
     await this.admin.disconnect();
   }
 
+  /** The cluster's id: it changes when a cluster is created anew, and with it every log's offsets. */
+  async clusterId(): Promise<string> {
+    return this.retrying('KFK_UNAVAILABLE', 'describing the cluster', async () => (await this.admin.describeCluster()).clusterId);
+  }
+
   /** Answers when the cluster answers a metadata request; throws KFK_UNAVAILABLE otherwise. */
   async ping(timeoutMs = 2000): Promise<void> {
     try {

@@ -22,6 +22,7 @@ const onFatal = (error: Error) => lifecycle.fatal(error, 'consumer stopped');
 
 const worker = new SyncWorker({
   kafka,
+  admin,
   names,
   pool,
   deadLetters: new DeadLetters(producer, names, { service: SERVICE, group: config.KAFKA_GROUP_ID }),

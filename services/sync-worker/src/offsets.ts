@@ -13,32 +13,39 @@ function partitionRow(client: pg.ClientBase, projection: string, topic: string, 
   return `projection = ${client.escapeLiteral(projection)} AND topic = ${client.escapeLiteral(topic)} AND partition = ${Math.trunc(partition)}`;
 }
 
+export interface LockedPosition {
+  readonly next: bigint;
+  /** The Kafka cluster the position was read from; null for positions stored before it was recorded. */
+  readonly cluster: string | null;
+}
+
 /** BEGIN, then lock and read the partition's position (creating the row at 0 the first time). */
-export async function beginAndLock(client: pg.ClientBase, projection: string, topic: string, partition: number): Promise<bigint> {
+export async function beginAndLock(client: pg.ClientBase, projection: string, topic: string, partition: number): Promise<LockedPosition> {
   const where = partitionRow(client, projection, topic, partition);
-  const select = `SELECT next_offset FROM sync_offsets WHERE ${where} FOR UPDATE`;
-  const results = (await client.query(`BEGIN; ${select}`)) as unknown as pg.QueryResult<{ next_offset: string }>[];
+  const select = `SELECT next_offset, kafka_cluster FROM sync_offsets WHERE ${where} FOR UPDATE`;
+  type Row = { next_offset: string; kafka_cluster: string | null };
+  const results = (await client.query(`BEGIN; ${select}`)) as unknown as pg.QueryResult<Row>[];
   let row = results[1]?.rows[0];
   if (row === undefined) {
     await client.query(
       'INSERT INTO sync_offsets (projection, topic, partition, next_offset) VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING',
       [projection, topic, partition],
     );
-    row = (await client.query<{ next_offset: string }>(select)).rows[0];
+    row = (await client.query<Row>(select)).rows[0];
   }
-  return BigInt(row?.next_offset ?? '0');
+  return { next: BigInt(row?.next_offset ?? '0'), cluster: row?.kafka_cluster ?? null };
 }
 
 /** Store the partition's new position, then COMMIT. */
 export async function saveAndCommit(
   client: pg.ClientBase,
-  projection: string,
-  topic: string,
-  partition: number,
+  position: { projection: string; topic: string; partition: number; cluster: string },
   nextOffset: string,
 ): Promise<void> {
-  const where = partitionRow(client, projection, topic, partition);
-  await client.query(`UPDATE sync_offsets SET next_offset = ${BigInt(nextOffset)}, updated_at = now() WHERE ${where}; COMMIT`);
+  const where = partitionRow(client, position.projection, position.topic, position.partition);
+  await client.query(
+    `UPDATE sync_offsets SET next_offset = ${BigInt(nextOffset)}, kafka_cluster = ${client.escapeLiteral(position.cluster)}, updated_at = now() WHERE ${where}; COMMIT`,
+  );
 }
 
 export interface StoredOffset {

@@ -150,6 +150,7 @@ async function runRebuild(options: RebuildOptions, started: number): Promise<Reb
   // Every partition gets a position row now, so the swap's lock covers partitions the live worker has not seen.
   const admin = new KafkaAdmin(options.kafka, names, options.logger);
   await admin.connect();
+  const cluster = await admin.clusterId();
   const targets: Positions = new Map();
   // Where each partition's log starts: a partition whose retention has emptied it is caught up from the outset.
   const shadow: Positions = new Map();
@@ -257,8 +258,8 @@ async function runRebuild(options: RebuildOptions, started: number): Promise<Reb
           const reached = shadow.get(positionKey(row.topic, row.partition)) ?? 0n;
           if (reached > BigInt(row.next_offset)) {
             await client.query(
-              'UPDATE sync_offsets SET next_offset = $4, updated_at = now() WHERE projection = $1 AND topic = $2 AND partition = $3',
-              [projection.name, row.topic, row.partition, reached.toString()],
+              'UPDATE sync_offsets SET next_offset = $4, kafka_cluster = $5, updated_at = now() WHERE projection = $1 AND topic = $2 AND partition = $3',
+              [projection.name, row.topic, row.partition, reached.toString(), cluster],
             );
           }
         }

@@ -1,5 +1,5 @@
 import type { Envelope, TopicSpec } from '@switchyard/events';
-import { EventConsumer, type DeadLetters, type Kafka, type PartitionBatch, type TopicNames } from '@switchyard/kafka';
+import { EventConsumer, type DeadLetters, type Kafka, type KafkaAdmin, type PartitionBatch, type TopicNames } from '@switchyard/kafka';
 import type { Logger, Registry } from '@switchyard/service-runtime';
 import type pg from 'pg';
 import { Counter, Histogram } from 'prom-client';
@@ -11,6 +11,8 @@ import { retryTransient, type RetryPolicy } from './retry.js';
 
 export interface SyncWorkerOptions {
   readonly kafka: Kafka;
+  /** Asked for the Kafka cluster's id at start: it is stored with every position (see offsets.ts). */
+  readonly admin: Pick<KafkaAdmin, 'clusterId'>;
   readonly names: TopicNames;
   readonly pool: pg.Pool;
   readonly deadLetters: Pick<DeadLetters, 'send'>;
@@ -83,6 +85,7 @@ export class SyncWorker {
   private queued = 0;
   private readonly roomWaiters: (() => void)[] = [];
   private stopping = false;
+  private clusterId = '';
   private readonly projected: Counter<'projection'>;
   private readonly deadLettered: Counter<'projection' | 'code'>;
   private readonly skipped: Counter<'projection' | 'code'>;
@@ -144,7 +147,7 @@ export class SyncWorker {
     });
     this.resets = new Counter({
       name: 'switchyard_sync_position_resets_total',
-      help: 'Stored positions found beyond the end of their log (topic recreated or truncated) and reset to its start',
+      help: 'Stored positions from another log (another Kafka cluster, or beyond the end of a recreated topic) reset to its start',
       labelNames: ['projection'],
       registers,
     });
@@ -177,6 +180,7 @@ export class SyncWorker {
   }
 
   async start(): Promise<void> {
+    this.clusterId = await this.options.admin.clusterId();
     await this.consumer.start((batch) => this.enqueue(batch as PartitionBatch<Envelope>));
   }
 
@@ -269,15 +273,27 @@ export class SyncWorker {
     const client = await this.options.pool.connect();
     let released = false;
     try {
-      let stored = await beginAndLock(client, projection.name, batch.topic, batch.partition);
-      if (stored > BigInt(batch.highWatermark)) {
-        // The stored position lies beyond the end of the log: the topic was recreated (a new cluster, a reset) or
-        // truncated since it was written. Everything this log holds is new here, so it is read from its start —
-        // where kafkajs begins a partition we committed nothing for; the version guard keeps older states out.
+      const position = await beginAndLock(client, projection.name, batch.topic, batch.partition);
+      let stored = position.next;
+      const otherCluster = position.cluster !== null && position.cluster !== this.clusterId;
+      if (otherCluster || stored > BigInt(batch.highWatermark)) {
+        // The position belongs to another log: written against another Kafka cluster (a new broker under the same
+        // database), or beyond the end of this log (the topic was recreated or truncated). Everything this log holds
+        // is new here, so it is read from its start — where kafkajs begins a partition we committed nothing for;
+        // the version guard keeps older states out.
         this.resets.inc({ projection: projection.name });
         this.options.logger.warn(
-          { projection: projection.name, topic: batch.topic, partition: batch.partition, stored: stored.toString(), logEnd: batch.highWatermark },
-          'stored position is beyond the end of the log; reading the log from its start',
+          {
+            projection: projection.name,
+            topic: batch.topic,
+            partition: batch.partition,
+            stored: stored.toString(),
+            logEnd: batch.highWatermark,
+            ...(otherCluster ? { storedCluster: position.cluster, cluster: this.clusterId } : {}),
+          },
+          otherCluster
+            ? 'stored position was read from another Kafka cluster; reading this log from its start'
+            : 'stored position is beyond the end of the log; reading the log from its start',
         );
         stored = BigInt(batch.fetchedOffset);
       }
@@ -322,7 +338,11 @@ export class SyncWorker {
         // Durable on the dead-letter topic before the position moves past them.
         await this.options.deadLetters.send(toDeadLetter);
       }
-      await saveAndCommit(client, projection.name, batch.topic, batch.partition, batch.nextOffset);
+      await saveAndCommit(
+        client,
+        { projection: projection.name, topic: batch.topic, partition: batch.partition, cluster: this.clusterId },
+        batch.nextOffset,
+      );
       const committedAt = Date.now();
       this.projected.inc({ projection: projection.name }, outcome.applied);
       for (const { why } of toDeadLetter) this.deadLettered.inc({ projection: projection.name, code: why.code });

@@ -14,9 +14,9 @@ describe('migrations', () => {
   test('apply once even when two workers start together, and refuse an edited migration', async ({ database }) => {
     const [a, b] = await Promise.all([migrate(database.pool), migrate(database.pool)]);
     expect([...a.applied, ...b.applied].sort()).toEqual(
-      ['0001_offsets_and_entities', '0002_command_log_and_health', '0003_typed_views', '0004_projection_rebuilds'],
+      ['0001_offsets_and_entities', '0002_command_log_and_health', '0003_typed_views', '0004_projection_rebuilds', '0005_offsets_cluster'],
     );
-    expect(a.alreadyApplied + b.alreadyApplied).toBe(4);
+    expect(a.alreadyApplied + b.alreadyApplied).toBe(5);
 
     const edited = await mkdtemp(join(tmpdir(), 'migrations-'));
     await cp(MIGRATIONS_DIR, edited, { recursive: true });

@@ -62,3 +62,48 @@ describe('a topic recreated under stored positions', () => {
     }
   });
 });
+
+describe('positions read from another Kafka cluster', () => {
+  test('are reset to the start of this cluster’s log, so its events land even where offsets look applied', { timeout: 120000 }, async ({
+    brokers,
+    topics: t,
+    producer,
+    admin,
+    database,
+  }) => {
+    await migrate(database.pool);
+    const env = { brokers, prefix: t.prefix, databaseUrl: database.url };
+    const entities = t.name(topics.entities);
+    const load = new EntityLoad(150, 61);
+    await producer.send(topics.entities, load.next(800) as never);
+    let worker = await startWorker(env);
+    await waitUntilCaughtUp(database.pool, admin, 'entities', [entities]);
+    expect(await worker.stop()).toBe(0);
+
+    // New events arrive while the stored positions claim, on behalf of another cluster, that the log was applied
+    // up to its current end: offsets alone would skip every one of them.
+    await producer.send(topics.entities, load.next(200) as never);
+    const ends = await admin.partitionOffsets(entities);
+    for (const end of ends) {
+      await database.pool.query(
+        "UPDATE sync_offsets SET next_offset = $1, kafka_cluster = 'another-cluster' WHERE projection = 'entities' AND topic = $2 AND partition = $3",
+        [end.high, entities, end.partition],
+      );
+    }
+
+    worker = await startWorker(env);
+    try {
+      await waitFor(async () => entityMismatches(load.model(), await readEntities(database.pool)).length === 0, {
+        timeoutMs: 60000,
+        what: 'the new events to land',
+      });
+      const { rows } = await database.pool.query<{ clusters: string[] }>(
+        "SELECT array_agg(DISTINCT kafka_cluster) AS clusters FROM sync_offsets WHERE projection = 'entities'",
+      );
+      expect(rows[0]?.clusters).toHaveLength(1);
+      expect(rows[0]?.clusters).not.toContain('another-cluster');
+    } finally {
+      expect(await worker.stop()).toBe(0);
+    }
+  });
+});
