@@ -275,7 +275,9 @@ export class SyncWorker {
     try {
       const position = await beginAndLock(client, projection.name, batch.topic, batch.partition);
       let stored = position.next;
-      const otherCluster = position.cluster !== null && position.cluster !== this.clusterId;
+      // A position stored before clusters were recorded may be from any log: reading this one again from its start
+      // costs one replay, which the version guard and the history tables' keys make harmless.
+      const otherCluster = position.cluster !== this.clusterId && (position.cluster !== null || stored > 0n);
       if (otherCluster || stored > BigInt(batch.highWatermark)) {
         // The position belongs to another log: written against another Kafka cluster (a new broker under the same
         // database), or beyond the end of this log (the topic was recreated or truncated). Everything this log holds

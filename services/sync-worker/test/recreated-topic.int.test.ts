@@ -63,8 +63,12 @@ describe('a topic recreated under stored positions', () => {
   });
 });
 
-describe('positions read from another Kafka cluster', () => {
-  test('are reset to the start of this cluster’s log, so its events land even where offsets look applied', { timeout: 120000 }, async ({
+describe('positions read from another Kafka cluster, or from an unrecorded one', () => {
+  // A position stored before clusters were recorded (null) could be from any log: it is treated like another's.
+  test.for([
+    { stored: 'another-cluster', what: 'another cluster' },
+    { stored: null as string | null, what: 'an unrecorded cluster' },
+  ])('positions from $what are reset to the start of this cluster’s log, so its events land even where offsets look applied', { timeout: 120000 }, async ({ stored }, {
     brokers,
     topics: t,
     producer,
@@ -86,8 +90,8 @@ describe('positions read from another Kafka cluster', () => {
     const ends = await admin.partitionOffsets(entities);
     for (const end of ends) {
       await database.pool.query(
-        "UPDATE sync_offsets SET next_offset = $1, kafka_cluster = 'another-cluster' WHERE projection = 'entities' AND topic = $2 AND partition = $3",
-        [end.high, entities, end.partition],
+        "UPDATE sync_offsets SET next_offset = $1, kafka_cluster = $4 WHERE projection = 'entities' AND topic = $2 AND partition = $3",
+        [end.high, entities, end.partition, stored],
       );
     }
 
@@ -101,7 +105,9 @@ describe('positions read from another Kafka cluster', () => {
         "SELECT array_agg(DISTINCT kafka_cluster) AS clusters FROM sync_offsets WHERE projection = 'entities'",
       );
       expect(rows[0]?.clusters).toHaveLength(1);
-      expect(rows[0]?.clusters).not.toContain('another-cluster');
+      expect(rows[0]?.clusters).not.toContain(stored);
+      const metrics = await fetch(`${worker.url}/metrics`).then((response) => response.text());
+      expect(metrics).toMatch(/switchyard_sync_position_resets_total\{projection="entities"[^}]*\} [1-9]/);
     } finally {
       expect(await worker.stop()).toBe(0);
     }
