@@ -1,10 +1,9 @@
 import { topics } from '@switchyard/events';
-import { test, type ServiceProcess } from '@switchyard/testkit';
+import { type ServiceProcess } from '@switchyard/testkit';
 import { describe, expect } from 'vitest';
-import { migrate } from '../src/migrate.js';
 import { entityMismatches, readEntities } from './support/db.js';
 import { commandResults, EntityLoad, prng, produceInChunks } from './support/load.js';
-import { startWorker, waitUntilCaughtUp } from './support/worker.js';
+import { startWorker, test, waitUntilCaughtUp } from './support/worker.js';
 
 const KILLS = 10;
 const TOTAL_ENTITY_EVENTS = 21000;
@@ -16,9 +15,7 @@ describe('crash safety', () => {
   test(
     `SIGKILLed ${KILLS} times under ${TOTAL_ENTITY_EVENTS} events, the tables equal the model: nothing lost, nothing applied twice`,
     { timeout: 240000 },
-    async ({ brokers, topics: t, producer, admin, database }) => {
-      await migrate(database.pool);
-      const env = { brokers, prefix: t.prefix, databaseUrl: database.url };
+    async ({ env, topics: t, producer, admin, database }) => {
       const random = prng(20261124);
       const load = new EntityLoad(3000, 42);
       const results = commandResults(COMMANDS, 43, 'cmd');

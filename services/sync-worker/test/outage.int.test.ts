@@ -1,29 +1,27 @@
 import { topics } from '@switchyard/events';
-import { test, waitFor } from '@switchyard/testkit';
+import { waitFor } from '@switchyard/testkit';
 import { describe, expect } from 'vitest';
-import { migrate } from '../src/migrate.js';
 import { entityMismatches, readEntities } from './support/db.js';
 import { EntityLoad } from './support/load.js';
 import { TcpProxy } from './support/proxy.js';
-import { startWorker, waitUntilCaughtUp } from './support/worker.js';
+import { startWorker, test, waitUntilCaughtUp } from './support/worker.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('Postgres outage', () => {
   test('the worker pauses while Postgres is unreachable, reports degraded within 5 s, then recovers with nothing lost', { timeout: 120000 }, async ({
-    brokers,
+    env,
     topics: t,
     producer,
     admin,
     database,
     collect,
   }) => {
-    await migrate(database.pool);
     const target = new URL(database.url);
     const proxy = await TcpProxy.start(target.hostname, Number(target.port || 5432));
     const viaProxy = new URL(database.url);
     viaProxy.host = `127.0.0.1:${proxy.port}`;
-    const worker = await startWorker({ brokers, prefix: t.prefix, databaseUrl: viaProxy.toString() });
+    const worker = await startWorker({ ...env, databaseUrl: viaProxy.toString() });
     const load = new EntityLoad(1500, 11);
     let producing = true;
     const production = (async () => {

@@ -1,22 +1,19 @@
 import { createEvent, topics, type Envelope } from '@switchyard/events';
-import { test } from '@switchyard/testkit';
 import { describe, expect } from 'vitest';
-import { migrate } from '../src/migrate.js';
 import { readEntities } from './support/db.js';
 import { EntityLoad } from './support/load.js';
-import { startWorker, waitUntilCaughtUp } from './support/worker.js';
+import { startWorker, test, waitUntilCaughtUp } from './support/worker.js';
 
 describe('poison records', () => {
   test('good events all land, every bad record is dead-lettered with its reason, and the worker never restarts', async ({
-    brokers,
+    env,
     topics: t,
     producer,
     admin,
     database,
     collect,
   }) => {
-    await migrate(database.pool);
-    const worker = await startWorker({ brokers, prefix: t.prefix, databaseUrl: database.url });
+    const worker = await startWorker(env);
     try {
       const entities = t.name(topics.entities);
       const [sample, another] = new EntityLoad(40, 7).next(2) as [Envelope, Envelope];

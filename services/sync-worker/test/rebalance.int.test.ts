@@ -1,10 +1,9 @@
 import { topics } from '@switchyard/events';
-import { test, type ServiceProcess } from '@switchyard/testkit';
+import { type ServiceProcess } from '@switchyard/testkit';
 import { describe, expect } from 'vitest';
-import { migrate } from '../src/migrate.js';
 import { entityMismatches, readEntities } from './support/db.js';
 import { commandResults, EntityLoad, produceInChunks } from './support/load.js';
-import { startWorker, waitUntilCaughtUp } from './support/worker.js';
+import { startWorker, test, waitUntilCaughtUp } from './support/worker.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -15,14 +14,12 @@ async function projectedBy(worker: ServiceProcess): Promise<number> {
 
 describe('scale-out', () => {
   test('workers going 1 → 3 → 1 under load split the partitions and lose or repeat nothing', { timeout: 120000 }, async ({
-    brokers,
+    env,
     topics: t,
     producer,
     admin,
     database,
   }) => {
-    await migrate(database.pool);
-    const env = { brokers, prefix: t.prefix, databaseUrl: database.url };
     const load = new EntityLoad(2000, 21);
     const results = commandResults(600, 22, 'scale');
     let producing = true;

@@ -1,13 +1,12 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createEvent, newId, topics } from '@switchyard/events';
-import { test, waitFor } from '@switchyard/testkit';
+import { waitFor } from '@switchyard/testkit';
 import pg from 'pg';
 import { describe, expect } from 'vitest';
-import { migrate } from '../src/migrate.js';
 import { entityMismatches, readEntities } from './support/db.js';
 import { EntityLoad } from './support/load.js';
-import { CLI, startWorker, waitUntilCaughtUp } from './support/worker.js';
+import { CLI, startWorker, test, waitUntilCaughtUp } from './support/worker.js';
 
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -47,14 +46,12 @@ function reader(url: string, minimum: number) {
 
 describe('projection rebuild', () => {
   test('from the CLI: rebuilds from offset 0 under live load, swaps atomically, readers never fail, nothing is produced', { timeout: 120000 }, async ({
-    brokers,
+    env,
     topics: t,
     producer,
     admin,
     database,
   }) => {
-    await migrate(database.pool);
-    const env = { brokers, prefix: t.prefix, databaseUrl: database.url };
     const worker = await startWorker(env);
     const load = new EntityLoad(1500, 31);
     try {
@@ -76,7 +73,7 @@ describe('projection rebuild', () => {
         }
       })();
       const rebuilt = await run(process.execPath, [CLI, 'rebuild', 'entities'], {
-        env: { PATH: process.env['PATH'] ?? '', KAFKA_BROKERS: brokers, TOPIC_PREFIX: t.prefix, DATABASE_URL: database.url, LOG_LEVEL: 'warn' },
+        env: { PATH: process.env['PATH'] ?? '', KAFKA_BROKERS: env.brokers, TOPIC_PREFIX: env.prefix, DATABASE_URL: env.databaseUrl, LOG_LEVEL: 'warn' },
       });
       producing = false;
       await production;
@@ -108,15 +105,14 @@ describe('projection rebuild', () => {
   });
 
   test('from a command on the commands topic: accepted then succeeded, and a redelivered command rebuilds nothing', { timeout: 120000 }, async ({
-    brokers,
+    env,
     topics: t,
     producer,
     admin,
     database,
     collect,
   }) => {
-    await migrate(database.pool);
-    const worker = await startWorker({ brokers, prefix: t.prefix, databaseUrl: database.url });
+    const worker = await startWorker(env);
     const load = new EntityLoad(300, 41);
     try {
       await producer.send(topics.entities, load.next(1000) as never);

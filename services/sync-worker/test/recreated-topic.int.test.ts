@@ -1,30 +1,35 @@
-import { topics } from '@switchyard/events';
-import { KafkaAdmin } from '@switchyard/kafka';
-import { test, testLogger, waitFor } from '@switchyard/testkit';
+import { topicName, topics, type Envelope } from '@switchyard/events';
+import { KafkaAdmin, type EventProducer } from '@switchyard/kafka';
+import { testLogger, waitFor, type TestDatabase } from '@switchyard/testkit';
 import { describe, expect } from 'vitest';
-import { migrate } from '../src/migrate.js';
 import { readOffsets } from '../src/offsets.js';
 import { entityMismatches, readEntities } from './support/db.js';
 import { EntityLoad } from './support/load.js';
-import { startWorker, waitUntilCaughtUp } from './support/worker.js';
+import { startWorker, test, waitUntilCaughtUp, type WorkerEnv } from './support/worker.js';
+
+/** A first load projected by a worker that then stops cleanly: positions stored, no member running. */
+async function projectThenStop(
+  { env, producer, admin, database }: { env: WorkerEnv; producer: EventProducer; admin: KafkaAdmin; database: TestDatabase },
+  events: readonly Envelope[],
+): Promise<void> {
+  await producer.send(topics.entities, events as never);
+  const worker = await startWorker(env);
+  await waitUntilCaughtUp(database.pool, admin, 'entities', [topicName(topics.entities, env.prefix)]);
+  expect(await worker.stop()).toBe(0);
+}
 
 describe('a topic recreated under stored positions', () => {
   test('positions beyond the end of the log are reset to its start, and the new events land', { timeout: 120000 }, async ({
-    brokers,
+    env,
     kafka,
     topics: t,
     producer,
     admin,
     database,
   }) => {
-    await migrate(database.pool);
-    const env = { brokers, prefix: t.prefix, databaseUrl: database.url };
     const entities = t.name(topics.entities);
     const load = new EntityLoad(200, 51);
-    await producer.send(topics.entities, load.next(1500) as never);
-    let worker = await startWorker(env);
-    await waitUntilCaughtUp(database.pool, admin, 'entities', [entities]);
-    expect(await worker.stop()).toBe(0);
+    await projectThenStop({ env, producer, admin, database }, load.next(1500));
 
     // The topic is deleted and created again (a new cluster, a reset): its log starts over at offset 0, while
     // Postgres still holds positions in the old one.
@@ -39,7 +44,7 @@ describe('a topic recreated under stored positions', () => {
     const ends = await admin.partitionOffsets(entities);
     expect(before.some((row) => row.nextOffset > BigInt(ends.find((end) => end.partition === row.partition)?.high ?? '0'))).toBe(true);
 
-    worker = await startWorker(env);
+    const worker = await startWorker(env);
     try {
       // "At or past the end" would be true of the stale positions already: wait for exactly the new ends.
       await waitFor(
@@ -69,20 +74,15 @@ describe('positions read from another Kafka cluster, or from an unrecorded one',
     { stored: 'another-cluster', what: 'another cluster' },
     { stored: null as string | null, what: 'an unrecorded cluster' },
   ])('positions from $what are reset to the start of this cluster’s log, so its events land even where offsets look applied', { timeout: 120000 }, async ({ stored }, {
-    brokers,
+    env,
     topics: t,
     producer,
     admin,
     database,
   }) => {
-    await migrate(database.pool);
-    const env = { brokers, prefix: t.prefix, databaseUrl: database.url };
     const entities = t.name(topics.entities);
     const load = new EntityLoad(150, 61);
-    await producer.send(topics.entities, load.next(800) as never);
-    let worker = await startWorker(env);
-    await waitUntilCaughtUp(database.pool, admin, 'entities', [entities]);
-    expect(await worker.stop()).toBe(0);
+    await projectThenStop({ env, producer, admin, database }, load.next(800));
 
     // New events arrive while the stored positions claim, on behalf of another cluster, that the log was applied
     // up to its current end: offsets alone would skip every one of them.
@@ -95,7 +95,7 @@ describe('positions read from another Kafka cluster, or from an unrecorded one',
       );
     }
 
-    worker = await startWorker(env);
+    const worker = await startWorker(env);
     try {
       await waitFor(async () => entityMismatches(load.model(), await readEntities(database.pool)).length === 0, {
         timeoutMs: 60000,

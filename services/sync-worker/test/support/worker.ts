@@ -1,7 +1,8 @@
 import { join } from 'node:path';
-import { freePort, ServiceProcess, waitFor } from '@switchyard/testkit';
+import { freePort, ServiceProcess, test as infraTest, waitFor } from '@switchyard/testkit';
 import type pg from 'pg';
 import type { KafkaAdmin } from '@switchyard/kafka';
+import { migrate } from '../../src/migrate.js';
 import { readOffsets } from '../../src/offsets.js';
 
 const ENTRY = join(import.meta.dirname, '../../dist/main.js');
@@ -12,6 +13,14 @@ export interface WorkerEnv {
   prefix: string;
   databaseUrl: string;
 }
+
+/** The infrastructure fixtures plus `env`: this test's brokers, topics and database, its schema migrated. */
+export const test = infraTest.extend<{ env: WorkerEnv }>({
+  env: async ({ brokers, topics, database }, use) => {
+    await migrate(database.pool);
+    await use({ brokers, prefix: topics.prefix, databaseUrl: database.url });
+  },
+});
 
 /** The built sync worker as a child process. A short session timeout so a killed member is noticed quickly. */
 export async function startWorker(env: WorkerEnv, extra: Record<string, string> = {}, wait: 'ready' | 'live' = 'ready') {
