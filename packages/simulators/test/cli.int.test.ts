@@ -1,32 +1,12 @@
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { assertBuilt } from '@switchyard/testkit/node';
 import { describe, expect, it } from 'vitest';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const entry = join(root, 'dist', 'cli.js');
 
-/** The CLI runs as users run it, from dist; refuse to test a build older than its sources. */
-function assertBuilt(): void {
-  const newest = (dir: string): number =>
-    Math.max(
-      ...readdirSync(dir, { withFileTypes: true }).map((item) =>
-        item.isDirectory() ? newest(join(dir, item.name)) : statSync(join(dir, item.name)).mtimeMs,
-      ),
-    );
-  // tsc -b rewrites only the outputs that changed, but always its build info.
-  let built = 0;
-  try {
-    statSync(entry);
-    built = statSync(join(root, 'tsconfig.tsbuildinfo')).mtimeMs;
-  } catch {
-    // not built
-  }
-  if (built < newest(join(root, 'src'))) {
-    throw new Error(`${entry} is missing or older than src/: run \`npx tsc -b packages/simulators\` first`);
-  }
-}
 
 function start(env: Record<string, string>) {
   const child = spawn(process.execPath, [entry], { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -50,7 +30,7 @@ async function until<T>(probe: () => T | undefined, what: string, timeoutMs = 10
 
 describe('switchyard-simulators CLI', () => {
   it('serves the GitHub API with JSON logs, drops connections in destroy mode, and stops on SIGTERM', async () => {
-    assertBuilt();
+    assertBuilt(root, 'dist/cli.js');
     const token = `ghp_cli_${Math.random().toString(36).slice(2)}`;
     const sim = start({ GITHUB_SIM_TOKEN: token, GITHUB_SIM_PORT: '0', GITHUB_SIM_REPOS: 'acme/gadgets' });
     try {
@@ -88,7 +68,7 @@ describe('switchyard-simulators CLI', () => {
   });
 
   it('exits 1 naming the missing token', async () => {
-    assertBuilt();
+    assertBuilt(root, 'dist/cli.js');
     const sim = start({ GITHUB_SIM_PORT: '0' });
     expect(await sim.exited).toBe(1);
     expect(sim.lines.join('\n')).toMatch(/GITHUB_SIM_TOKEN: required but not set/);

@@ -1,4 +1,5 @@
 // What works outside vitest (benchmarks, scripts): no fixtures here, since they need a running test.
+export { assertBuilt, isBuilt } from './built.js';
 export { EventCollector } from './collector.js';
 export { dockerAvailable } from './docker.js';
 export { resolveInfrastructure, type Infrastructure } from './infrastructure.js';

@@ -1,35 +1,14 @@
-import { readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { topics as catalog, type TopicEvent, type Topics } from '@switchyard/events';
 import { createGithubSimulator } from '@switchyard/simulators';
-import { freePort, ServiceProcess, test } from '@switchyard/testkit';
+import { assertBuilt, freePort, ServiceProcess, test } from '@switchyard/testkit';
 import { describe, expect } from 'vitest';
 import { postCommand } from './harness.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const entry = join(root, 'dist', 'main.js');
 
-/** The service runs as users run it, from dist; refuse to test a build older than its sources. */
-function assertBuilt(): void {
-  const newest = (dir: string): number =>
-    Math.max(
-      ...readdirSync(dir, { withFileTypes: true }).map((item) =>
-        item.isDirectory() ? newest(join(dir, item.name)) : statSync(join(dir, item.name)).mtimeMs,
-      ),
-    );
-  // tsc -b rewrites only the outputs that changed, but always its build info.
-  let built = 0;
-  try {
-    statSync(entry);
-    built = statSync(join(root, 'tsconfig.tsbuildinfo')).mtimeMs;
-  } catch {
-    // not built
-  }
-  if (built < newest(join(root, 'src'))) {
-    throw new Error(`${entry} is missing or older than src/: run \`npx tsc -b services/api-gateway-adapter\` first`);
-  }
-}
 
 type ResultEvent = TopicEvent<Topics['commandResults']>;
 const final = (commandId: unknown) => (event: ResultEvent) => event.data.commandId === commandId && event.data.status !== 'accepted';
@@ -41,7 +20,7 @@ describe('api-gateway-adapter service (built, as a child process)', () => {
     producer,
     collect,
   }) => {
-    assertBuilt();
+    assertBuilt(root, 'dist/main.js');
     const token = `ghp_e2e_${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
     const sim = createGithubSimulator({ tokens: [token], repos: ['acme/widgets'] });
     const simUrl = await sim.listen();
