@@ -34,6 +34,8 @@ export interface SimResponse {
   status: number;
   body?: unknown;
   text?: string;
+  /** `body` already serialised, when something before sending needed it (the ETag). */
+  json?: string;
   headers?: Headers;
 }
 

@@ -172,13 +172,17 @@ function parseListQuery(url: URL): ListQuery {
     }
   }
   if (errors.length > 0) throw validationFailed(errors, DOCS.listIssues);
+  const labels = (params.get('labels') ?? '').split(',').map((label) => label.trim()).filter(Boolean);
+  return { state, sort, direction, since, labels, ...parsePaging(params) };
+}
+
+/** GitHub: `per_page` defaults to 30 and is capped at 100; `page` starts at 1. */
+function parsePaging(params: URLSearchParams): { perPage: number; page: number } {
   const perPageParam = Number.parseInt(params.get('per_page') ?? '', 10);
   const pageParam = Number.parseInt(params.get('page') ?? '', 10);
-  // GitHub: per_page defaults to 30 and is capped at 100; page starts at 1.
   const perPage = Number.isFinite(perPageParam) && perPageParam > 0 ? Math.min(perPageParam, 100) : 30;
   const page = Number.isFinite(pageParam) && pageParam > 0 ? pageParam : 1;
-  const labels = (params.get('labels') ?? '').split(',').map((label) => label.trim()).filter(Boolean);
-  return { state, sort, direction, since, labels, perPage, page };
+  return { perPage, page };
 }
 
 /**
@@ -334,7 +338,7 @@ export function createGithubSimulator(options: GithubSimulatorOptions): GithubSi
       handler: (context) => {
         const repo = repoOf(context, DOCS.listComments);
         const issue = store.issue(repo, context.params['number'] ?? '', DOCS.listComments);
-        const { perPage, page } = parseListQuery(new URL(`http://x/?per_page=${context.url.searchParams.get('per_page') ?? ''}&page=${context.url.searchParams.get('page') ?? ''}`));
+        const { perPage, page } = parsePaging(context.url.searchParams);
         const lastPage = Math.max(1, Math.ceil(issue.comments.length / perPage));
         const link = issue.comments.length === 0 ? undefined : linkHeader(context.url, page, lastPage);
         const pageItems = issue.comments.slice((page - 1) * perPage, page * perPage);
@@ -396,7 +400,7 @@ export function createGithubSimulator(options: GithubSimulatorOptions): GithubSi
     } else if (response.text !== undefined) {
       await reply.type('text/plain; charset=utf-8').send(response.text);
     } else {
-      await reply.type('application/json; charset=utf-8').send(JSON.stringify(response.body));
+      await reply.type('application/json; charset=utf-8').send(response.json ?? JSON.stringify(response.body));
     }
   }
 
@@ -487,6 +491,7 @@ export function createGithubSimulator(options: GithubSimulatorOptions): GithubSi
 
     if (spec.method === 'GET' && response.status === 200) {
       const payload = response.text ?? JSON.stringify(response.body);
+      if (response.text === undefined) response = { ...response, json: payload };
       const etag = etagOf(`${payload}\n${response.headers?.['link'] ?? ''}`);
       Object.assign(headers, {
         etag,

@@ -1,4 +1,4 @@
-import { DOCS, GithubHttpError, isoSeconds, notFound, validationFailed, wholeSeconds, type ValidationErrorEntry } from './responses.js';
+import { DOCS, isoSeconds, notFound, problemsParsingJson, validationFailed, wholeSeconds, type ValidationErrorEntry } from './responses.js';
 
 /**
  * The simulator's in-memory GitHub: repositories (looked up case-insensitively, as GitHub does), their issues and
@@ -251,14 +251,10 @@ export class GithubStore {
     return items.sort((a, b) => sign * (key(a) - key(b) || a.number - b.number));
   }
 
-  label(repo: SimRepo, name: string): SimLabel | undefined {
-    return repo.labels.get(name.toLowerCase());
-  }
-
   private objectBody(body: unknown): Body {
     if (body === undefined || body === null) return {};
     if (!isObject(body)) {
-      throw new GithubHttpError(400, { message: 'Problems parsing JSON', documentation_url: DOCS.root });
+      throw problemsParsingJson();
     }
     return body;
   }
