@@ -25,6 +25,7 @@ export interface HealthMonitorDeps {
 }
 
 interface TargetState {
+  readonly target: HealthTarget;
   health: ApiHealthState;
   /** The latest change not yet acknowledged by Kafka; re-sent on the next round. */
   unpublished: ApiHealthData | undefined;
@@ -52,7 +53,7 @@ export class HealthMonitor {
     this.deps = deps;
     this.now = deps.now ?? (() => new Date());
     for (const target of deps.targets) {
-      this.states.set(target.api, { health: initialHealth, unpublished: undefined, lastCheckedAt: null });
+      this.states.set(target.api, { target, health: initialHealth, unpublished: undefined, lastCheckedAt: null });
     }
     this.statusGauge = new Gauge({
       name: 'switchyard_api_health_status',
@@ -96,16 +97,15 @@ export class HealthMonitor {
   async probeAll(): Promise<void> {
     const changes: ApiHealthData[] = [];
     await Promise.all(
-      this.deps.targets.map(async (target) => {
+      [...this.states.values()].map(async (state) => {
+        const { target } = state;
         const outcome = await probe(this.deps.dispatcher, target.url, this.deps.timeoutMs);
-        const state = this.states.get(target.api) ?? { health: initialHealth, unpublished: undefined, lastCheckedAt: null };
         const now = this.now();
         const decided = decideHealth(target.api, state.health, outcome, this.deps.policy, now);
         state.health = decided.state;
         state.lastCheckedAt = now;
         if (decided.change) state.unpublished = decided.change;
         if (state.unpublished) changes.push(state.unpublished);
-        this.states.set(target.api, state);
         this.probes.inc({ api: target.api, outcome: outcome.kind === 'ok' ? 'ok' : outcome.reason });
         if (outcome.latencyMs !== null) this.probeLatency.observe({ api: target.api }, outcome.latencyMs / 1000);
         for (const status of STATUSES) {

@@ -1,10 +1,7 @@
-import {
-  createServiceApp,
-  type ErrorBody,
-  type FastifyInstance,
-  type ServiceAppOptions,
-} from '@switchyard/service-runtime';
-import { wsFanoutErrors } from './errors.js';
+import { createServiceApp, type FastifyInstance, type ServiceAppOptions } from '@switchyard/service-runtime';
+import type { WsFanoutConfig } from './config.js';
+import { errorBody, wsFanoutErrors } from './errors.js';
+import type { Hub } from './hub.js';
 import { STREAM_PATH } from './protocol.js';
 import { attachStreamEndpoint, type StreamEndpointOptions } from './upgrade.js';
 
@@ -19,15 +16,14 @@ export interface AppDeps extends ServiceAppOptions {
 export function buildApp(deps: AppDeps): FastifyInstance {
   const app = createServiceApp(deps);
   app.get(STREAM_PATH, async (_request, reply) => {
-    const body: ErrorBody = {
-      error: {
-        code: 'WS_UPGRADE_REQUIRED',
-        message: `${STREAM_PATH} is a WebSocket endpoint; connect with a WebSocket client`,
-        retriable: wsFanoutErrors.WS_UPGRADE_REQUIRED.retriable,
-      },
-    };
-    return reply.code(426).header('upgrade', 'websocket').send(body);
+    const body = errorBody('WS_UPGRADE_REQUIRED', `${STREAM_PATH} is a WebSocket endpoint; connect with a WebSocket client`);
+    return reply.code(wsFanoutErrors.WS_UPGRADE_REQUIRED.http).header('upgrade', 'websocket').send(body);
   });
   attachStreamEndpoint(app.server, { ...deps.stream, logger: deps.logger });
   return app;
+}
+
+/** The stream endpoint's settings from the service's configuration. */
+export function streamOptions(config: WsFanoutConfig, hub: Hub): AppDeps['stream'] {
+  return { hub, allowedOrigins: config.WS_ALLOWED_ORIGINS, maxMessageBytes: config.WS_MAX_MESSAGE_BYTES };
 }

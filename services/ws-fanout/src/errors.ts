@@ -1,4 +1,5 @@
 import { defineErrorCodes, errorClass, type ErrorCodeSpec } from '@switchyard/events';
+import { runtimeErrors, type ErrorBody, type RuntimeErrorCode } from '@switchyard/service-runtime';
 
 /**
  * Why a connection ended or was refused, or why a record was skipped. `close` is the WebSocket close code the
@@ -109,5 +110,11 @@ export function closeCodeOf(code: WsFanoutErrorCode): number | null {
  * An expected failure of a client or a record. `details.field` names the offending message field for
  * `WS_INVALID_MESSAGE` (e.g. `filter.types[0]`).
  */
+/** An HTTP error body in the service's shape for a refusal before (or instead of) the upgrade. */
+export function errorBody(code: WsFanoutErrorCode | RuntimeErrorCode, message: string): ErrorBody {
+  const spec: ErrorCodeSpec = code in wsFanoutErrors ? wsFanoutErrors[code as WsFanoutErrorCode] : runtimeErrors[code as RuntimeErrorCode];
+  return { error: { code, message, retriable: spec.retriable } };
+}
+
 export const WsFanoutError = errorClass('WsFanoutError', wsFanoutErrors);
 export type WsFanoutError = InstanceType<typeof WsFanoutError>;

@@ -1,6 +1,7 @@
 import type { Logger, Registry } from '@switchyard/service-runtime';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { WebSocket, type RawData } from 'ws';
+import type { WsFanoutConfig } from './config.js';
 import { closeCodeOf, WsFanoutError, type WsFanoutErrorCode } from './errors.js';
 import { compileFilter, type EventMatcher, type MatchableEvent } from './filter.js';
 import {
@@ -12,6 +13,19 @@ import {
   type Filter,
   type Parsed,
 } from './protocol.js';
+
+/** The hub's limits from the service's configuration. */
+export function hubOptions(config: WsFanoutConfig, logger: Logger, registry: Registry): HubOptions {
+  return {
+    maxBufferedBytes: config.WS_MAX_BUFFERED_BYTES,
+    maxSubscriptions: config.WS_MAX_SUBSCRIPTIONS,
+    maxConnections: config.WS_MAX_CONNECTIONS,
+    pingIntervalMs: config.WS_PING_INTERVAL_MS,
+    closeTimeoutMs: config.WS_CLOSE_TIMEOUT_MS,
+    logger,
+    registry,
+  };
+}
 
 export interface HubOptions {
   /** A connection whose unsent bytes would exceed this is closed with 4008 instead of buffered further. */
@@ -80,7 +94,6 @@ const DELAY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
 export class Hub {
   private readonly options: HubOptions;
   private readonly connections = new Set<Connection>();
-  private subscriptionCount = 0;
   private nextId = 1;
   private heartbeat: NodeJS.Timeout | undefined;
   private stopping = false;
@@ -106,7 +119,11 @@ export class Hub {
       name: 'switchyard_ws_subscriptions',
       help: 'Open subscriptions over all connections',
       registers,
-      collect: () => subscriptionsGauge.set(this.subscriptionCount),
+      collect: () => {
+        let open = 0;
+        for (const connection of this.connections) open += connection.subscriptions.size;
+        subscriptionsGauge.set(open);
+      },
     });
     this.opened = new Counter({ name: 'switchyard_ws_connections_opened_total', help: 'Accepted WebSocket connections', registers });
     this.closed = new Counter({
@@ -129,14 +146,6 @@ export class Hub {
       buckets: DELAY_BUCKETS,
       registers,
     });
-  }
-
-  get connectionCount(): number {
-    return this.connections.size;
-  }
-
-  get subscriptions(): number {
-    return this.subscriptionCount;
   }
 
   get isStopping(): boolean {
@@ -258,7 +267,7 @@ export class Hub {
           this.subscribe(connection, message.id, message.filter ?? {});
           return;
         case 'unsubscribe':
-          if (connection.subscriptions.delete(message.id)) this.subscriptionCount -= 1;
+          connection.subscriptions.delete(message.id);
           this.sendControl(connection, 'unsubscribed', serverMessages.unsubscribed(message.id));
           return;
         case 'ping':
@@ -293,7 +302,6 @@ export class Hub {
       return;
     }
     connection.subscriptions.set(id, { id, matches: compileFilter(filter) });
-    this.subscriptionCount += 1;
     this.sendControl(connection, 'subscribed', serverMessages.subscribed(id));
   }
 
@@ -351,7 +359,6 @@ export class Hub {
   private onClose(connection: Connection, code: number): void {
     clearTimeout(connection.closeTimer);
     if (!this.connections.delete(connection)) return;
-    this.subscriptionCount -= connection.subscriptions.size;
     connection.subscriptions.clear();
     if (connection.closing === undefined) {
       const { protocolError } = connection;

@@ -1,9 +1,9 @@
 import { hostname } from 'node:os';
 import { createKafka, KafkaAdmin, TopicNames } from '@switchyard/kafka';
 import { bootService } from '@switchyard/service-runtime';
-import { buildApp } from './app.js';
+import { buildApp, streamOptions } from './app.js';
 import { loadWsFanoutConfig } from './config.js';
-import { Hub } from './hub.js';
+import { Hub, hubOptions } from './hub.js';
 import { fanoutGroupId, instanceId, LiveEvents } from './live.js';
 
 const SERVICE = 'ws-fanout';
@@ -14,15 +14,7 @@ const names = new TopicNames(config.TOPIC_PREFIX);
 const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: `${SERVICE}-${instance}`, logger });
 const admin = new KafkaAdmin(kafka, names, logger);
 
-const hub = new Hub({
-  maxBufferedBytes: config.WS_MAX_BUFFERED_BYTES,
-  maxSubscriptions: config.WS_MAX_SUBSCRIPTIONS,
-  maxConnections: config.WS_MAX_CONNECTIONS,
-  pingIntervalMs: config.WS_PING_INTERVAL_MS,
-  closeTimeoutMs: config.WS_CLOSE_TIMEOUT_MS,
-  logger,
-  registry,
-});
+const hub = new Hub(hubOptions(config, logger, registry));
 
 const live = new LiveEvents({
   kafka,
@@ -43,7 +35,7 @@ const app = buildApp({
     ...admin.readinessChecks(),
     { name: 'consumer', check: () => live.check() },
   ],
-  stream: { hub, allowedOrigins: config.WS_ALLOWED_ORIGINS, maxMessageBytes: config.WS_MAX_MESSAGE_BYTES },
+  stream: streamOptions(config, hub),
 });
 
 // Clients first (they get 1001 while the process can still say so), then Kafka, then the HTTP port.

@@ -55,10 +55,10 @@ function join(prefix: string, field: string): string {
 }
 
 /** The first problem as `field` + message; the field is a dotted path (`filter.types[0]`) or `(root)`. */
-function describe(error: z.ZodError, prefix: string): { field: string; message: string } {
+function describe(error: z.ZodError): { field: string; message: string } {
   const issue = error.issues[0];
-  if (issue === undefined) return { field: prefix || '(root)', message: 'invalid' };
-  const at = join(prefix, issuePath(issue.path));
+  if (issue === undefined) return { field: '(root)', message: 'invalid' };
+  const at = issuePath(issue.path);
   if (issue.code === 'unrecognized_keys') return { field: join(at, issue.keys[0] ?? ''), message: 'unknown field' };
   if (issue.code === 'invalid_union' && issue.path.length === 1 && issue.path[0] === 'op') {
     return { field: at, message: 'expected subscribe, unsubscribe or ping' };
@@ -69,12 +69,9 @@ function describe(error: z.ZodError, prefix: string): { field: string; message: 
 
 /** Validates an already-parsed client message; a failure names the field in its message and `details.field`. */
 export function validateClientMessage(json: unknown): Parsed<ClientMessage> {
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    return failure('WS_INVALID_MESSAGE', '(root): expected a JSON object', '(root)');
-  }
   const parsed = ClientMessage.safeParse(json);
   if (parsed.success) return { ok: true, value: parsed.data };
-  const { field, message } = describe(parsed.error, '');
+  const { field, message } = describe(parsed.error);
   return failure('WS_INVALID_MESSAGE', `${field}: ${message}`, field);
 }
 
@@ -112,7 +109,7 @@ export function parseStreamQuery(params: URLSearchParams): Parsed<Filter | undef
   if (Object.keys(raw).length === 0) return { ok: true, value: undefined };
   const parsed = Filter.safeParse(raw);
   if (parsed.success) return { ok: true, value: parsed.data };
-  const { field, message } = describe(parsed.error, '');
+  const { field, message } = describe(parsed.error);
   return failure('WS_INVALID_MESSAGE', `${field}: ${message}`, field);
 }
 

@@ -2,7 +2,7 @@ import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '@switchyard/service-runtime';
 import { WebSocketServer } from 'ws';
-import { wsFanoutErrors, type WsFanoutErrorCode } from './errors.js';
+import { errorBody, wsFanoutErrors, type WsFanoutErrorCode } from './errors.js';
 import type { Hub } from './hub.js';
 import { parseStreamQuery, STREAM_PATH } from './protocol.js';
 
@@ -17,8 +17,7 @@ export interface StreamEndpointOptions {
 
 /** Answers an upgrade request with a plain HTTP error in the service's error shape and closes the socket. */
 function refuse(socket: Duplex, status: number, code: WsFanoutErrorCode | 'RT_NOT_FOUND', message: string): void {
-  const retriable = code === 'RT_NOT_FOUND' ? false : wsFanoutErrors[code].retriable;
-  const body = JSON.stringify({ error: { code, message, retriable } });
+  const body = JSON.stringify(errorBody(code, message));
   socket.once('finish', () => socket.destroy());
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
@@ -59,7 +58,7 @@ export function attachStreamEndpoint(server: Server, options: StreamEndpointOpti
     }
     const origin = request.headers.origin;
     if (allowed !== undefined && origin !== undefined && !allowed.has(origin)) {
-      refuse(socket, 403, 'WS_ORIGIN_FORBIDDEN', `origin ${origin} is not allowed`);
+      refuse(socket, wsFanoutErrors.WS_ORIGIN_FORBIDDEN.http, 'WS_ORIGIN_FORBIDDEN', `origin ${origin} is not allowed`);
       return;
     }
     const initial = parseStreamQuery(url.searchParams);

@@ -11,9 +11,9 @@ import { KafkaAdmin, type Kafka, type KafkaError, type TopicNames } from '@switc
 import { createLogger, createMetricsRegistry, type Env } from '@switchyard/service-runtime';
 import { testLogger, uniqueName, waitFor, type WaitOptions } from '@switchyard/testkit';
 import { WebSocket, type ClientOptions } from 'ws';
-import { buildApp } from '../src/app.js';
+import { buildApp, streamOptions } from '../src/app.js';
 import { loadWsFanoutConfig } from '../src/config.js';
-import { Hub } from '../src/hub.js';
+import { Hub, hubOptions } from '../src/hub.js';
 import { fanoutGroupId, LiveEvents, STREAMED_TOPICS } from '../src/live.js';
 
 /** The service's parts wired as main.ts wires them, in this process, on an OS-chosen port. */
@@ -50,15 +50,7 @@ export async function startFanout(options: {
   const registry = createMetricsRegistry('ws-fanout');
   const admin = new KafkaAdmin(options.kafka, options.names, testLogger);
   await admin.connect();
-  const hub = new Hub({
-    maxBufferedBytes: config.WS_MAX_BUFFERED_BYTES,
-    maxSubscriptions: config.WS_MAX_SUBSCRIPTIONS,
-    maxConnections: config.WS_MAX_CONNECTIONS,
-    pingIntervalMs: config.WS_PING_INTERVAL_MS,
-    closeTimeoutMs: config.WS_CLOSE_TIMEOUT_MS,
-    logger,
-    registry,
-  });
+  const hub = new Hub(hubOptions(config, logger, registry));
   const fatal: KafkaError[] = [];
   const lastTopic = options.names.name(STREAMED_TOPICS[STREAMED_TOPICS.length - 1]!);
   const live = new LiveEvents({
@@ -85,10 +77,10 @@ export async function startFanout(options: {
     registry,
     isStopping: () => stopping,
     checks: [
-      { name: 'kafka', check: () => admin.ping() },
+      ...admin.readinessChecks(),
       { name: 'consumer', check: () => live.check() },
     ],
-    stream: { hub, allowedOrigins: config.WS_ALLOWED_ORIGINS, maxMessageBytes: config.WS_MAX_MESSAGE_BYTES },
+    stream: streamOptions(config, hub),
   });
   await app.listen({ port: config.PORT, host: config.HOST });
   hub.start();

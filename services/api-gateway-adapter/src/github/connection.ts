@@ -9,6 +9,8 @@ import {
   TimeoutStrategy,
   type CircuitBreakerPolicy,
   type IRetryBackoffContext,
+  type RetryPolicy,
+  type TimeoutPolicy,
 } from 'cockatiel';
 import { Pool } from 'undici';
 import type { AdapterMetrics } from '../metrics.js';
@@ -73,6 +75,8 @@ export class GithubConnection {
   private readonly basePath: string;
   private readonly headers: Readonly<Record<string, string>>;
   private readonly breaker: CircuitBreakerPolicy;
+  private readonly perAttempt: TimeoutPolicy;
+  private readonly retries: RetryPolicy;
   private readonly now: () => number;
 
   constructor(options: GithubConnectionOptions) {
@@ -103,11 +107,18 @@ export class GithubConnection {
     );
     options.metrics.circuitState.set({ connection: this.name }, this.breaker.state);
     this.breaker.onStateChange((state) => options.metrics.circuitState.set({ connection: this.name }, state));
-  }
-
-  /** 0 closed, 1 open, 2 half-open, 3 isolated. */
-  get circuitState(): number {
-    return this.breaker.state;
+    this.perAttempt = timeout(options.attemptTimeoutMs, TimeoutStrategy.Aggressive);
+    const delays = { baseDelayMs: options.retryBaseDelayMs, maxDelayMs: options.retryMaxDelayMs };
+    // cockatiel counts retries, not attempts: maxAttempts 3 means up to 4 calls.
+    this.retries = retry(
+      handleWhen((error) => shouldRetry(error, delays)),
+      {
+        maxAttempts: options.maxAttempts - 1,
+        backoff: new DelegateBackoff((context: IRetryBackoffContext<unknown>) =>
+          retryDelayMs('error' in context.result ? context.result.error : undefined, context.attempt, delays),
+        ),
+      },
+    );
   }
 
   /**
@@ -115,29 +126,17 @@ export class GithubConnection {
    * made); rejects only with what `hooks.beforeRetry` throws.
    */
   async call(request: GithubRequest, hooks: CallHooks = {}): Promise<CallOutcome> {
-    const { maxAttempts, attemptTimeoutMs, retryBaseDelayMs, retryMaxDelayMs } = this.options;
-    const delays = { baseDelayMs: retryBaseDelayMs, maxDelayMs: retryMaxDelayMs };
-    const perAttempt = timeout(attemptTimeoutMs, TimeoutStrategy.Aggressive);
-    // cockatiel counts retries, not attempts: maxAttempts 3 means up to 4 calls.
-    const retries = retry(
-      handleWhen((error) => shouldRetry(error, delays)),
-      {
-        maxAttempts: maxAttempts - 1,
-        backoff: new DelegateBackoff((context: IRetryBackoffContext<unknown>) =>
-          retryDelayMs('error' in context.result ? context.result.error : undefined, context.attempt, delays),
-        ),
-      },
-    );
+    const { attemptTimeoutMs } = this.options;
     let attempts = 0;
     try {
-      const answer = await retries.execute(async ({ attempt }) => {
+      const answer = await this.retries.execute(async ({ attempt }) => {
         if (attempt > 0) await hooks.beforeRetry?.();
         let result: AttemptResult;
         try {
           // Counted inside the breaker: a call an open circuit refuses never reaches GitHub.
           result = await this.breaker.execute(() => {
             attempts += 1;
-            return perAttempt.execute((_context, signal) => this.send(request, signal));
+            return this.perAttempt.execute((_context, signal) => this.send(request, signal));
           });
         } catch (error) {
           throw classifyFailure(error, { idempotent: request.idempotent, timeoutMs: attemptTimeoutMs });
