@@ -1,12 +1,11 @@
 import type { z } from 'zod';
-import { CLOUDEVENTS_CONTENT_TYPE, type Envelope } from './envelope.js';
+import type { Envelope } from './envelope.js';
 import { EventError } from './errors.js';
 import type { TopicEvent, TopicSpec } from './topics.js';
 
 export type DecodeResult<E> = { readonly ok: true; readonly event: E } | { readonly ok: false; readonly error: EventError };
 
 export const CONTENT_TYPE_HEADER = 'content-type';
-export { CLOUDEVENTS_CONTENT_TYPE };
 
 export function encodeEvent(event: Envelope): Buffer {
   return Buffer.from(JSON.stringify(event), 'utf8');
@@ -53,14 +52,17 @@ export function validateEvent<T extends TopicSpec>(topic: T, value: unknown): De
   return { ok: false, error: new EventError(code, `${field || '(root)'}: ${message}`, { details: { field, type } }) };
 }
 
-/** Decodes a Kafka record value (structured-mode CloudEvent JSON) and validates it against the topic's catalog. */
-export function decodeEvent<T extends TopicSpec>(topic: T, value: Buffer | null | undefined): DecodeResult<TopicEvent<T>> {
+/**
+ * Decodes a Kafka record value (structured-mode CloudEvent JSON) and validates it against the topic's catalog. The
+ * value may be given as the record's bytes or as their UTF-8 text, for a caller that needs the text too.
+ */
+export function decodeEvent<T extends TopicSpec>(topic: T, value: Buffer | string | null | undefined): DecodeResult<TopicEvent<T>> {
   if (value === null || value === undefined || value.length === 0) {
     return { ok: false, error: new EventError('EVT_EMPTY_VALUE', 'the record has no value') };
   }
   let json: unknown;
   try {
-    json = JSON.parse(value.toString('utf8'));
+    json = JSON.parse(typeof value === 'string' ? value : value.toString('utf8'));
   } catch (cause) {
     return {
       ok: false,

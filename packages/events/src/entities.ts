@@ -28,7 +28,6 @@ export const EntityOrigin = z.object({
   connection: z.string().min(1),
 });
 export type EntityOrigin = z.infer<typeof EntityOrigin>;
-export type OriginKind = EntityOrigin['kind'];
 
 const IsoTimestamp = z.iso.datetime({ offset: true });
 const GithubUser = z.looseObject({ login: z.string(), id: z.number().int() });
@@ -142,7 +141,7 @@ function defineEntity<const S extends string, const T extends string, State exte
   return spec;
 }
 
-/** Every entity type connectors produce. Adding one here adds its two event types to the entities topic. */
+/** Every entity type connectors produce; `entityEventSchemas` below gives each its two event types. */
 export const entityCatalog = {
   'github.issue': defineEntity({
     source: 'github',
@@ -182,29 +181,20 @@ function entityEvents<const N extends EntityName>(name: N) {
     origin: EntityOrigin,
   };
   const state = spec.state as EntityCatalog[N]['state'];
-  return {
-    upserted: envelopeSchema(`${name}.upserted`, z.object({ ...common, state })),
-    // A deletion carries the last state we knew, when we knew one.
-    deleted: envelopeSchema(`${name}.deleted`, z.object({ ...common, state: state.nullable() })),
-  };
+  const upserted = envelopeSchema(`${name}.upserted`, z.object({ ...common, state }));
+  // A deletion carries the last state we knew, when we knew one.
+  const deleted = envelopeSchema(`${name}.deleted`, z.object({ ...common, state: state.nullable() }));
+  return { [`${name}.upserted`]: upserted, [`${name}.deleted`]: deleted } as Record<`${N}.upserted`, typeof upserted> &
+    Record<`${N}.deleted`, typeof deleted>;
 }
 
-const githubIssue = entityEvents('github.issue');
-const stripeCustomer = entityEvents('stripe.customer');
-const stripePaymentIntent = entityEvents('stripe.payment_intent');
-const slackMessage = entityEvents('slack.message');
-
-/** Event type → envelope schema, for every entity type in the catalog. */
+/** Event type → envelope schema: the two event types of every entity type in the catalog. */
 export const entityEventSchemas = {
-  'github.issue.upserted': githubIssue.upserted,
-  'github.issue.deleted': githubIssue.deleted,
-  'stripe.customer.upserted': stripeCustomer.upserted,
-  'stripe.customer.deleted': stripeCustomer.deleted,
-  'stripe.payment_intent.upserted': stripePaymentIntent.upserted,
-  'stripe.payment_intent.deleted': stripePaymentIntent.deleted,
-  'slack.message.upserted': slackMessage.upserted,
-  'slack.message.deleted': slackMessage.deleted,
-} as const;
+  ...entityEvents('github.issue'),
+  ...entityEvents('stripe.customer'),
+  ...entityEvents('stripe.payment_intent'),
+  ...entityEvents('slack.message'),
+} as const satisfies Record<`${EntityName}.${'upserted' | 'deleted'}`, unknown>;
 
 /** The fields every entity event shares, whatever its type: what projections need. */
 export interface EntityEventData {

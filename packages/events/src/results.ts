@@ -10,8 +10,6 @@ import { EntityVersion } from './version.js';
 export const CommandStatus = z.enum(['accepted', 'succeeded', 'failed', 'rejected']);
 export type CommandStatus = z.infer<typeof CommandStatus>;
 
-export const TERMINAL_STATUSES: ReadonlySet<CommandStatus> = new Set(['succeeded', 'failed', 'rejected']);
-
 export const CommandError = z.object({
   code: z.string().min(1),
   message: z.string(),

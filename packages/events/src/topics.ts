@@ -82,7 +82,6 @@ export const topics = {
   }),
 } as const;
 export type Topics = typeof topics;
-export type TopicId = keyof Topics;
 
 /** The event union a topic carries. */
 export type TopicEvent<T extends TopicSpec> = EventsOut<T['schemas']>;

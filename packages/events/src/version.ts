@@ -78,8 +78,3 @@ export function parseEntityVersion(value: string): EntityVersion {
 export function compareVersions(a: EntityVersion, b: EntityVersion): -1 | 0 | 1 {
   return a < b ? -1 : a > b ? 1 : 0;
 }
-
-/** The as-of part of a version as a Date (millisecond precision). */
-export function versionAsOf(version: EntityVersion): Date {
-  return new Date(`${version.slice(0, 23)}Z`);
-}

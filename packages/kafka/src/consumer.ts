@@ -12,6 +12,8 @@ export interface ConsumedRecord<E = unknown> {
   readonly timestamp: string;
   readonly key: Buffer | null;
   readonly value: Buffer | null;
+  /** The value as UTF-8 text, as `decoded` was parsed from it. */
+  readonly text: string | null;
   readonly headers: IHeaders;
   /** The value decoded and validated against the topic's catalog, or why it could not be. */
   readonly decoded: DecodeResult<E>;
@@ -77,6 +79,7 @@ function toRecord<T extends TopicSpec>(
   spec: T,
   message: KafkaMessage,
 ): ConsumedRecord<TopicEvent<T>> {
+  const text = message.value === null ? null : message.value.toString('utf8');
   return {
     topic,
     partition,
@@ -84,8 +87,9 @@ function toRecord<T extends TopicSpec>(
     timestamp: message.timestamp,
     key: message.key,
     value: message.value,
+    text,
     headers: message.headers ?? {},
-    decoded: decodeEvent(spec, message.value),
+    decoded: decodeEvent(spec, text),
   };
 }
 
@@ -100,7 +104,6 @@ export class EventConsumer<T extends TopicSpec> {
   private readonly options: EventConsumerOptions<T>;
   private joined = false;
   private running = false;
-  private assignment: readonly AssignedPartitions[] = [];
   private readonly assignmentListeners: ((assignment: readonly AssignedPartitions[]) => void)[] = [];
 
   constructor(kafka: Kafka, names: TopicNames, options: EventConsumerOptions<T>) {
@@ -120,12 +123,12 @@ export class EventConsumer<T extends TopicSpec> {
     const { events } = this.consumer;
     this.consumer.on(events.GROUP_JOIN, ({ payload }) => {
       this.joined = true;
-      this.assignment = Object.entries(payload.memberAssignment).map(([topic, partitions]) => ({ topic, partitions }));
+      const assignment = Object.entries(payload.memberAssignment).map(([topic, partitions]) => ({ topic, partitions }));
       options.logger.info(
         { component: 'kafka', groupId: options.groupId, assignment: payload.memberAssignment },
         'joined consumer group',
       );
-      for (const listener of this.assignmentListeners) listener(this.assignment);
+      for (const listener of this.assignmentListeners) listener(assignment);
     });
     this.consumer.on(events.REBALANCING, () => {
       this.joined = false;
@@ -152,10 +155,6 @@ export class EventConsumer<T extends TopicSpec> {
   /** Member of the group with an assignment (possibly empty when there are more members than partitions). */
   get isJoined(): boolean {
     return this.running && this.joined;
-  }
-
-  get currentAssignment(): readonly AssignedPartitions[] {
-    return this.assignment;
   }
 
   onAssignment(listener: (assignment: readonly AssignedPartitions[]) => void): void {
@@ -219,14 +218,6 @@ export class EventConsumer<T extends TopicSpec> {
   /** Repositions a partition of this member's assignment; takes effect on the next fetch. */
   seek(topic: string, partition: number, offset: string): void {
     this.consumer.seek({ topic, partition, offset });
-  }
-
-  pause(topic: string, partitions: readonly number[]): void {
-    this.consumer.pause([{ topic, partitions: [...partitions] }]);
-  }
-
-  resume(topic: string, partitions: readonly number[]): void {
-    this.consumer.resume([{ topic, partitions: [...partitions] }]);
   }
 
   /** Stops fetching, waits for the batches in hand to finish, commits (when committing), leaves the group. */

@@ -1,4 +1,4 @@
-import { createEvent, topics, type DeadLetterData, type Envelope } from '@switchyard/events';
+import { CLOUDEVENTS_CONTENT_TYPE, CONTENT_TYPE_HEADER, createEvent, encodeEvent, topics, type DeadLetterData, type Envelope } from '@switchyard/events';
 import type { ConsumedRecord } from './consumer.js';
 import type { EventProducer } from './producer.js';
 import type { TopicNames } from './topic-names.js';
@@ -64,8 +64,8 @@ export class DeadLetters {
         topic: this.names.name(topics.deadLetters),
         messages: entries.map(({ record, why }) => ({
           key: record.key,
-          value: JSON.stringify(this.build(record, why)),
-          headers: { 'content-type': 'application/cloudevents+json; charset=utf-8' },
+          value: encodeEvent(this.build(record, why)),
+          headers: { [CONTENT_TYPE_HEADER]: CLOUDEVENTS_CONTENT_TYPE },
         })),
       },
     ]);

@@ -129,7 +129,7 @@ export class EventProducer {
         compression: this.compression,
         topicMessages: topicMessages.map(({ topic, messages }) => ({
           topic,
-          messages: messages.map((message) => ({ ...message })),
+          messages: [...messages],
         })),
       });
       return metadata.map((entry) => ({ topic: entry.topicName, partition: entry.partition, baseOffset: entry.baseOffset ?? '0' }));

@@ -23,8 +23,8 @@ export interface PreparedBatch {
 
 function positioned(record: ConsumedRecord<Envelope>): PositionedEvent {
   if (!record.decoded.ok) throw new Error('positioned() needs a decoded record');
-  const raw = record.value?.toString('utf8');
-  return { event: record.decoded.event, topic: record.topic, partition: record.partition, offset: record.offset, ...(raw === undefined ? {} : { raw }) };
+  const raw = record.text;
+  return { event: record.decoded.event, topic: record.topic, partition: record.partition, offset: record.offset, ...(raw === null ? {} : { raw }) };
 }
 
 /**
