@@ -2,6 +2,7 @@ import { commandCatalog, topics } from '@switchyard/events';
 import {
   COMPONENT_NAMES,
   defineStack,
+  databaseName,
   dropDatabase,
   findComponent,
   generateGithubToken,
@@ -13,7 +14,7 @@ import {
   type Stack,
   type UnexpectedExit,
 } from '@switchyard/infra';
-import { createKafka, EventConsumer, KafkaAdmin, TopicNames, type KafkaLogger } from '@switchyard/kafka';
+import { createKafka, EventConsumer, KafkaAdmin, silentKafkaLogger, TopicNames } from '@switchyard/kafka';
 import { freePort, uniqueName, waitFor } from '@switchyard/testkit/node';
 import pg from 'pg';
 import { Partitioners } from 'kafkajs';
@@ -26,7 +27,6 @@ import { defineBenchmark, summarize, type BenchContext, type Comparison, type La
  * under all of it: the same issue create sent straight to the GitHub simulator.
  */
 
-const quiet: KafkaLogger = { debug() {}, info() {}, warn() {}, error() {} };
 type Arrival = 'result' | 'row' | 'frame';
 const ARRIVALS: readonly Arrival[] = ['result', 'row', 'frame'];
 
@@ -86,7 +86,7 @@ class Observers {
 
   static async start(stack: Stack): Promise<Observers> {
     const arrivals = new Arrivals();
-    const kafka = createKafka({ brokers: stack.kafkaBrokers.split(','), clientId: uniqueName('bench-'), logger: quiet });
+    const kafka = createKafka({ brokers: stack.kafkaBrokers.split(','), clientId: uniqueName('bench-'), logger: silentKafkaLogger });
     const consumer = new EventConsumer(kafka, new TopicNames(stack.topicPrefix), {
       groupId: uniqueName('bench-results-'),
       topics: [topics.commandResults],
@@ -94,7 +94,7 @@ class Observers {
       commitToKafka: false,
       maxWaitTimeMs: 100,
       partitionsConsumedConcurrently: 6,
-      logger: quiet,
+      logger: silentKafkaLogger,
       onFatal: (error) => arrivals.failures.push(`results consumer: ${error.message}`),
     });
     await consumer.start(async (batch) => {
@@ -218,7 +218,7 @@ export default defineBenchmark({
     const api = `${localUrl(findComponent(stack, 'api-gateway-adapter'))}/v1/commands`;
     const simulator = localUrl(stack.simulator);
 
-    context.log(`starting the stack (topics ${stack.topicPrefix}*, database ${new URL(stack.databaseUrl).pathname.slice(1)})`);
+    context.log(`starting the stack (topics ${stack.topicPrefix}*, database ${databaseName(stack.databaseUrl)})`);
     await prepareStack(stack);
     const running = RunningStack.start(stack, { parentEnv: process.env });
     let observers: Observers | undefined;
@@ -366,7 +366,7 @@ export default defineBenchmark({
 async function cleanUp(stack: Stack): Promise<void> {
   await dropDatabase(stack.databaseUrl);
   const names = new TopicNames(stack.topicPrefix);
-  const admin = new KafkaAdmin(createKafka({ brokers: stack.kafkaBrokers.split(','), clientId: 'bench-cleanup', logger: quiet }), names, quiet);
+  const admin = new KafkaAdmin(createKafka({ brokers: stack.kafkaBrokers.split(','), clientId: 'bench-cleanup', logger: silentKafkaLogger }), names, silentKafkaLogger);
   await admin.connect();
   try {
     await admin.deleteTopics(Object.values(topics).map((spec) => names.name(spec)));

@@ -136,12 +136,13 @@ export function renderMarkdown(report: BenchReport): string {
   return `${lines.join('\n').trimEnd()}\n`;
 }
 
-/** Writes `<dir>/<timestamp>-<name>.json` and `.md`; returns both paths. */
-export function writeReport(dir: string, report: BenchReport): { json: string; markdown: string } {
+/** Writes `<dir>/<timestamp>-<name>.json` and `.md`; returns both paths and the Markdown. */
+export function writeReport(dir: string, report: BenchReport): { json: string; markdown: string; rendered: string } {
   mkdirSync(dir, { recursive: true });
   const stamp = report.startedAt.replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
   const base = join(dir, `${stamp}-${report.benchmark}`);
+  const rendered = renderMarkdown(report);
   writeFileSync(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
-  writeFileSync(`${base}.md`, renderMarkdown(report));
-  return { json: `${base}.json`, markdown: `${base}.md` };
+  writeFileSync(`${base}.md`, rendered);
+  return { json: `${base}.json`, markdown: `${base}.md`, rendered };
 }

@@ -5,7 +5,7 @@ import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DEFAULT_DATABASE_URL, kafkaVersion, repoRoot, startLocalBroker, stopLocalBroker, waitForKafka, withDatabase } from '@switchyard/infra';
 import type { Benchmark, BenchOptions } from './benchmark.js';
-import { buildReport, renderMarkdown, writeReport, type BenchEnvironment } from './report.js';
+import { buildReport, writeReport, type BenchEnvironment } from './report.js';
 
 /**
  * `npm run bench [-- <name>…] [--<option> <value>…]`: finds every benchmark (`*.bench.js` under bench/dist),
@@ -154,7 +154,7 @@ async function main(): Promise<number> {
         const result = await benchmark.run({ brokers, postgresUrl, options, log: (message) => log(`${benchmark.name}: ${message}`) });
         const report = buildReport(benchmark, result, { startedAt, durationMs: performance.now() - started, environment });
         const paths = writeReport(join(root, 'bench/reports'), report);
-        process.stdout.write(`${renderMarkdown(report)}\n`);
+        process.stdout.write(`${paths.rendered}\n`);
         log(`${benchmark.name}: wrote ${relative(root, paths.markdown)} and ${relative(root, paths.json)}`);
       } catch (error) {
         failed += 1;

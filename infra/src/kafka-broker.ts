@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createKafka, KafkaAdmin, TopicNames } from '@switchyard/kafka';
+import { createKafka, KafkaAdmin, silentKafkaLogger, TopicNames } from '@switchyard/kafka';
 import { repoRoot } from './paths.js';
 
 /**
@@ -22,7 +22,6 @@ export interface LocalBrokerOptions {
 
 export interface LocalBroker {
   readonly brokers: string;
-  readonly dataDir: string;
   readonly logFile: string;
   /** True when this call started it; false when it was already running. */
   readonly started: boolean;
@@ -38,7 +37,6 @@ export function kafkaVersion(root = repoRoot()): string {
 function paths(name: string, root = repoRoot()) {
   const base = join(root, '.cache/kafka-data', name);
   return {
-    libs: join(root, '.cache/kafka', kafkaVersion(root), 'libs'),
     base,
     data: join(base, 'data'),
     config: join(base, 'server.properties'),
@@ -101,6 +99,7 @@ function runJava(args: string[], logFile: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const out = openSync(logFile, 'a');
     const child = spawn(java(), args, { stdio: ['ignore', out, out] });
+    closeSync(out); // the child holds its own copy
     child.on('error', reject);
     child.on('exit', (code) =>
       code === 0 ? resolve() : reject(new Error(`${args.join(' ')} exited with ${code}; see ${logFile}`)),
@@ -123,18 +122,17 @@ function readPid(pidFile: string): number | undefined {
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
 
-const quietLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
 /** Resolves when the cluster at `brokers` answers a metadata request; rejects after `timeoutMs`. */
 export async function waitForKafka(brokers: string, timeoutMs: number, isDead: () => boolean = () => false): Promise<void> {
   const kafka = createKafka({
     brokers: brokers.split(','),
     clientId: 'switchyard-infra',
-    logger: quietLogger,
+    logger: silentKafkaLogger,
     connectionTimeoutMs: 1000,
     retry: { retries: 0 },
   });
-  const admin = new KafkaAdmin(kafka, new TopicNames(''), quietLogger);
+  const admin = new KafkaAdmin(kafka, new TopicNames(''), silentKafkaLogger);
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   try {
@@ -165,15 +163,17 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
   const running = readPid(p.pidFile);
   if (running !== undefined && isAlive(running)) {
     await waitForKafka(brokers, options.startTimeoutMs ?? 60000, () => !isAlive(running));
-    return { brokers, dataDir: p.data, logFile: p.logFile, started: false };
+    return { brokers, logFile: p.logFile, started: false };
   }
-  if (!existsSync(join(p.libs, '.complete'))) {
-    throw new Error(`Kafka jars missing in ${p.libs}; run a command from the README (they fetch them) first`);
+  const root = repoRoot();
+  const libs = join(root, '.cache/kafka', kafkaVersion(root), 'libs');
+  if (!existsSync(join(libs, '.complete'))) {
+    throw new Error(`Kafka jars missing in ${libs}; run a command from the README (they fetch them) first`);
   }
   mkdirSync(p.data, { recursive: true });
   writeFileSync(p.config, serverProperties(p.data, port, controllerPort));
   writeFileSync(p.log4j, log4jProperties(p.logFile));
-  const classpath = join(p.libs, '*');
+  const classpath = join(libs, '*');
   const logging = [`-Dlog4j2.configurationFile=${p.log4j}`, `-Dkafka.logs.dir=${p.base}`];
   if (!existsSync(join(p.data, 'meta.properties'))) {
     const clusterId = randomBytes(16).toString('base64url');
@@ -199,6 +199,7 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
     ],
     { detached: true, stdio: ['ignore', out, out] },
   );
+  closeSync(out); // the child holds its own copy
   if (child.pid === undefined) throw new Error('could not start java; is Java 17+ installed?');
   const pid = child.pid;
   writeFileSync(p.pidFile, String(pid));
@@ -209,7 +210,7 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
     const tail = existsSync(p.logFile) ? readFileSync(p.logFile, 'utf8').split('\n').slice(-20).join('\n') : '';
     throw new Error(`${(error as Error).message}\n--- ${p.logFile} (tail) ---\n${tail}`, { cause: error });
   }
-  return { brokers, dataDir: p.data, logFile: p.logFile, started: true };
+  return { brokers, logFile: p.logFile, started: true };
 }
 
 /** Stops the named local broker if it runs. Resolves once the process is gone. */

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 import { createServer } from 'node:net';
+import { DEFAULT_TOPIC_PREFIX } from '@switchyard/events';
 import { startLocalBroker, stopLocalBroker, waitForKafka, type LocalBroker } from './kafka-broker.js';
 import { formatLogLine, redact } from './log-format.js';
+import { databaseName, DEFAULT_DATABASE_URL } from './postgres.js';
 import { describeExit, prepareStack, RunningStack, StackStartError, type UnexpectedExit } from './run-stack.js';
 import {
   COMPONENT_NAMES,
@@ -31,8 +33,8 @@ Runs Switchyard locally: Kafka, Postgres database and topics, the GitHub simulat
 
 Environment (all optional):
   KAFKA_BROKERS                use this Kafka cluster and start no broker (default: the local broker on 127.0.0.1:${LOCAL_KAFKA_PORT})
-  DATABASE_URL                 default postgres://postgres@127.0.0.1:5432/switchyard (created when missing)
-  TOPIC_PREFIX                 default switchyard.
+  DATABASE_URL                 default ${DEFAULT_DATABASE_URL} (created when missing)
+  TOPIC_PREFIX                 default ${DEFAULT_TOPIC_PREFIX}
   LOG_LEVEL                    default info
 ${COMPONENT_NAMES.map((name) => `  ${portVariable(name).padEnd(36)} port of ${name}`).join('\n')}
 `;
@@ -140,7 +142,7 @@ function banner(stack: Stack, broker: LocalBroker | undefined, seconds: string):
     `-h ${db.hostname}`,
     ...(db.port && db.port !== '5432' ? [`-p ${db.port}`] : []),
     ...(db.username ? [`-U ${decodeURIComponent(db.username)}`] : []),
-    decodeURIComponent(db.pathname.slice(1)),
+    databaseName(stack.databaseUrl),
   ].join(' ');
   const { owner, repo } = EXAMPLE_REPOSITORY;
   const create = JSON.stringify({ type: 'github.issue.create', input: { owner, repo, title: 'Widget jams' } });
@@ -204,7 +206,7 @@ async function main(): Promise<void> {
 
   const prepared = await prepareStack(stack);
   say(
-    `database ${new URL(stack.databaseUrl).pathname.slice(1)} ${prepared.databaseCreated ? 'created' : 'exists'}; ` +
+    `database ${databaseName(stack.databaseUrl)} ${prepared.databaseCreated ? 'created' : 'exists'}; ` +
       `topics: ${prepared.topics.created.length} created, ${prepared.topics.unchanged.length + prepared.topics.grown.length} present`,
   );
   if (shutdown) return;

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { createKafka, KafkaAdmin, TopicNames, type KafkaLogger, type ProvisionResult } from '@switchyard/kafka';
+import { createKafka, KafkaAdmin, silentKafkaLogger, TopicNames, type KafkaLogger, type ProvisionResult } from '@switchyard/kafka';
 import { repoRoot } from './paths.js';
 import { ensureDatabase } from './postgres.js';
 import { localUrl, stackComponents, type ComponentName, type Stack, type StackComponent } from './stack.js';
@@ -74,10 +74,6 @@ export class ManagedProcess {
 
   get name(): ComponentName {
     return this.component.name;
-  }
-
-  get pid(): number | undefined {
-    return this.child.pid;
   }
 
   get hasExited(): boolean {
@@ -181,10 +177,6 @@ export class RunningStack {
     return new RunningStack(stack, options);
   }
 
-  get isStopping(): boolean {
-    return this.stopping !== undefined;
-  }
-
   process(name: ComponentName): ManagedProcess {
     const child = this.processes.get(name);
     if (!child) throw new Error(`no process ${name}`);
@@ -250,7 +242,6 @@ function cutText(text: string, max: number): string {
   return oneLine.length > max ? `${oneLine.slice(0, max)}…` : oneLine;
 }
 
-const quietLogger: KafkaLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
 export interface PreparedStack {
   readonly databaseCreated: boolean;
@@ -258,7 +249,7 @@ export interface PreparedStack {
 }
 
 /** Creates the stack's database when missing and its topics (the whole catalog under its prefix). */
-export async function prepareStack(stack: Stack, logger: KafkaLogger = quietLogger): Promise<PreparedStack> {
+export async function prepareStack(stack: Stack, logger: KafkaLogger = silentKafkaLogger): Promise<PreparedStack> {
   let created: boolean;
   try {
     ({ created } = await ensureDatabase(stack.databaseUrl));

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { DEFAULT_TOPIC_PREFIX } from '@switchyard/events';
 import { DEFAULT_DATABASE_URL } from './postgres.js';
 
 /**
@@ -34,7 +35,6 @@ export const DEFAULT_PORTS: Readonly<Record<ComponentName, number>> = {
 /** Where `npm start` runs the local Kafka broker when KAFKA_BROKERS is not set. */
 export const LOCAL_KAFKA_PORT = 9092;
 export const LOCAL_KAFKA_BROKERS = `127.0.0.1:${LOCAL_KAFKA_PORT}`;
-export const DEFAULT_TOPIC_PREFIX = 'switchyard.';
 /** The repository the simulator always has; the launcher's example command uses it. */
 export const EXAMPLE_REPOSITORY = { owner: 'acme', repo: 'widgets' } as const;
 

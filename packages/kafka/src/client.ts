@@ -8,6 +8,9 @@ export interface KafkaLogger {
   error(fields: object, message: string): void;
 }
 
+/** A logger that drops everything: for tools that report Kafka failures themselves. */
+export const silentKafkaLogger: KafkaLogger = { debug() {}, info() {}, warn() {}, error() {} };
+
 export interface KafkaClientOptions {
   brokers: readonly string[];
   clientId: string;

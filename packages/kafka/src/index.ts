@@ -1,5 +1,5 @@
 export { KafkaAdmin, type PartitionOffsets, type ProvisionResult } from './admin.js';
-export { createKafka, type Kafka, type KafkaClientOptions, type KafkaLogger } from './client.js';
+export { createKafka, silentKafkaLogger, type Kafka, type KafkaClientOptions, type KafkaLogger } from './client.js';
 export {
   EventConsumer,
   type AssignedPartitions,

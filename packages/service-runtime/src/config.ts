@@ -1,3 +1,4 @@
+import { DEFAULT_TOPIC_PREFIX } from '@switchyard/events';
 import { z } from 'zod';
 import { RuntimeError } from './errors.js';
 
@@ -41,7 +42,7 @@ export const env = {
     z
       .string()
       .regex(/^[A-Za-z0-9._-]*$/, 'letters, digits, dot, dash and underscore only')
-      .default('switchyard.'),
+      .default(DEFAULT_TOPIC_PREFIX),
   url: () => z.url({ protocol: /^https?$/ }),
   postgresUrl: () => z.url({ protocol: /^postgres(ql)?$/, error: 'expected postgres://user@host:port/database' }),
   milliseconds: (fallback: number) => z.coerce.number().int().min(1).default(fallback),

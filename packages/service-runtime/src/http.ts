@@ -1,4 +1,4 @@
-import { isSwitchyardError } from '@switchyard/events';
+import { isSwitchyardError, issuePath } from '@switchyard/events';
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
@@ -11,25 +11,14 @@ export interface ErrorBody {
 /** The first failing field of a zod error as a dotted path (`input.labels[2]`), and its message. */
 export function firstIssue(error: z.ZodError, prefix = ''): { field: string; message: string } {
   const issue = error.issues[0];
-  const path = (issue?.path ?? [])
-    .map((part) => (typeof part === 'number' ? `[${part}]` : String(part)))
-    .join('.')
-    .replace(/\.\[/g, '[');
+  const path = issuePath(issue?.path ?? []);
   const field = prefix && path ? `${prefix}.${path}` : prefix || path;
   return { field, message: issue?.message ?? 'invalid' };
 }
 
-/** Validates a request part; throws RT_REQUEST_INVALID naming the first bad field (answered as HTTP 400). */
-export function parseRequest<S extends z.ZodType>(schema: S, value: unknown, part = ''): z.output<S> {
-  const parsed = schema.safeParse(value);
-  if (parsed.success) return parsed.data;
-  const { field, message } = firstIssue(parsed.error, part);
-  throw new RuntimeError('RT_REQUEST_INVALID', `${field || part || 'body'}: ${message}`, { details: { field } });
-}
-
 function statusOf(error: unknown): number {
   if (isSwitchyardError(error)) {
-    if (error.code === 'RT_NOT_FOUND' || error.code.endsWith('_NOT_FOUND')) return 404;
+    if (error.code.endsWith('_NOT_FOUND')) return 404;
     if (error.code === 'RT_SHUTTING_DOWN') return 503;
     if (error.code.endsWith('_INVALID') || error.code.endsWith('_REJECTED')) return 400;
     return error.retriable ? 503 : 500;

@@ -1,9 +1,9 @@
-export { bootService, type Booted } from './boot.js';
+export { bootService } from './boot.js';
 export { describeConfig, env, loadConfig, loadConfigOrExit, type Env } from './config.js';
 export { RuntimeError, runtimeErrors, type RuntimeErrorCode } from './errors.js';
-export { createHttpServer, firstIssue, parseRequest, type ErrorBody } from './http.js';
+export { createHttpServer, firstIssue, type ErrorBody } from './http.js';
 export { Lifecycle } from './lifecycle.js';
 export { createLogger, type Logger } from './logger.js';
 export { createMetricsRegistry, type Registry } from './metrics.js';
-export { createServiceApp, registerOps, type OpsOptions, type ReadinessCheck, type ServiceAppOptions } from './ops.js';
+export { createServiceApp, type ReadinessCheck, type ServiceAppOptions } from './ops.js';
 export type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';

@@ -1,4 +1,4 @@
-import type { KafkaLogger } from '@switchyard/kafka';
+import { silentKafkaLogger, type KafkaLogger } from '@switchyard/kafka';
 
 /** Logs kafkajs warnings and errors to the test output only when SWITCHYARD_TEST_LOGS is set. */
 export const testLogger: KafkaLogger = process.env['SWITCHYARD_TEST_LOGS']
@@ -8,4 +8,4 @@ export const testLogger: KafkaLogger = process.env['SWITCHYARD_TEST_LOGS']
       warn: (fields, message) => console.warn(message, fields),
       error: (fields, message) => console.error(message, fields),
     }
-  : { debug() {}, info() {}, warn() {}, error() {} };
+  : silentKafkaLogger;

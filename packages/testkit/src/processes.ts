@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { waitFor } from './wait.js';
 
 export interface ServiceProcessOptions {
@@ -29,11 +30,13 @@ export class ServiceProcess {
       env: { PATH: process.env['PATH'] ?? '', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const collect = (chunk: Buffer) => {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) this.lines.push(line);
-    };
-    this.child.stdout?.on('data', collect);
-    this.child.stderr?.on('data', collect);
+    // Whole lines, however the pipe splits them: a JSON log line cut in two would not parse.
+    for (const stream of [this.child.stdout, this.child.stderr]) {
+      if (!stream) continue;
+      createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
+        if (line.trim()) this.lines.push(line);
+      });
+    }
     // 'close', not 'exit': output still in the pipes has been read by then.
     this.exited = new Promise((resolve) => this.child.once('close', (code, signal) => resolve(signal ? null : code)));
   }
@@ -64,10 +67,6 @@ export class ServiceProcess {
       throw new Error(`${(error as Error).message}\n${service.tail(30)}`, { cause: error });
     }
     return service;
-  }
-
-  get pid(): number | undefined {
-    return this.child.pid;
   }
 
   /** Parsed JSON log lines (non-JSON lines are skipped). */
