@@ -52,8 +52,10 @@ try {
     const admin = new KafkaAdmin(kafka, names, logger);
     await admin.connect();
     const rows = [];
+    const ends = new Map<string, ReturnType<typeof admin.partitionOffsets>>();
     for (const stored of await readOffsets(pool)) {
-      const partitions = await admin.partitionOffsets(stored.topic).catch(() => []);
+      if (!ends.has(stored.topic)) ends.set(stored.topic, admin.partitionOffsets(stored.topic).catch(() => []));
+      const partitions = (await ends.get(stored.topic)) ?? [];
       const high = partitions.find((p) => p.partition === stored.partition)?.high;
       rows.push({
         projection: stored.projection,

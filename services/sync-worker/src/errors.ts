@@ -37,7 +37,6 @@ export const syncErrors = defineErrorCodes('SYNC', {
     fix: 'Replace the materialized view with a view, or drop it before the rebuild and create it again after.',
   },
 });
-export type SyncErrorCode = keyof typeof syncErrors;
 
 export const SyncError = errorClass('SyncError', syncErrors);
 export type SyncError = InstanceType<typeof SyncError>;

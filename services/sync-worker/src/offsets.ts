@@ -27,25 +27,41 @@ export async function beginAndLock(client: pg.ClientBase, projection: string, to
   const results = (await client.query(`BEGIN; ${select}`)) as unknown as pg.QueryResult<Row>[];
   let row = results[1]?.rows[0];
   if (row === undefined) {
-    await client.query(
-      'INSERT INTO sync_offsets (projection, topic, partition, next_offset) VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING',
-      [projection, topic, partition],
-    );
+    await ensurePosition(client, projection, topic, partition);
     row = (await client.query<Row>(select)).rows[0];
   }
   return { next: BigInt(row?.next_offset ?? '0'), cluster: row?.kafka_cluster ?? null };
 }
 
-/** Store the partition's new position, then COMMIT. */
-export async function saveAndCommit(
-  client: pg.ClientBase,
-  position: { projection: string; topic: string; partition: number; cluster: string },
-  nextOffset: string,
-): Promise<void> {
-  const where = partitionRow(client, position.projection, position.topic, position.partition);
-  await client.query(
-    `UPDATE sync_offsets SET next_offset = ${BigInt(nextOffset)}, kafka_cluster = ${client.escapeLiteral(position.cluster)}, updated_at = now() WHERE ${where}; COMMIT`,
+/** Creates the partition's position row, at 0, when it has none. */
+export async function ensurePosition(db: pg.Pool | pg.ClientBase, projection: string, topic: string, partition: number): Promise<void> {
+  await db.query(
+    'INSERT INTO sync_offsets (projection, topic, partition, next_offset) VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING',
+    [projection, topic, partition],
   );
+}
+
+export interface PositionOf {
+  readonly projection: string;
+  readonly topic: string;
+  readonly partition: number;
+  /** The Kafka cluster the offset counts in. */
+  readonly cluster: string;
+}
+
+function savePositionSql(client: pg.ClientBase, position: PositionOf, nextOffset: string): string {
+  const where = partitionRow(client, position.projection, position.topic, position.partition);
+  return `UPDATE sync_offsets SET next_offset = ${BigInt(nextOffset)}, kafka_cluster = ${client.escapeLiteral(position.cluster)}, updated_at = now() WHERE ${where}`;
+}
+
+/** Stores the partition's new position inside the caller's transaction. */
+export async function savePosition(client: pg.ClientBase, position: PositionOf, nextOffset: string): Promise<void> {
+  await client.query(savePositionSql(client, position, nextOffset));
+}
+
+/** Stores the partition's new position, then COMMIT. */
+export async function saveAndCommit(client: pg.ClientBase, position: PositionOf, nextOffset: string): Promise<void> {
+  await client.query(`${savePositionSql(client, position, nextOffset)}; COMMIT`);
 }
 
 export interface StoredOffset {

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Envelope } from '@switchyard/events';
 import { EventConsumer, KafkaAdmin, type Kafka, type KafkaLogger, type PartitionBatch, type TopicNames } from '@switchyard/kafka';
 import type pg from 'pg';
 import { applyIsolated, applyPrepared, prepareBatch, type ApplyOutcome } from './apply.js';
 import { isDataError } from './db.js';
 import { SyncError } from './errors.js';
-import { readOffsets } from './offsets.js';
+import { ensurePosition, readOffsets, savePosition } from './offsets.js';
 import { quoteIdent, type Projection, type TableMap } from './projections/types.js';
 import { retryTransient, type RetryPolicy } from './retry.js';
 
@@ -57,7 +58,6 @@ export interface RebuildReport {
 const SEEDED_TABLES: ReadonlySet<string> = new Set(['command_log', 'command_timeline', 'api_health_history']);
 
 const REBUILD_LOCK_SPACE = 7353;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function shadowName(table: string): string {
   return `${table}__rebuild`;
@@ -160,10 +160,7 @@ async function runRebuild(options: RebuildOptions, started: number): Promise<Reb
       for (const { partition, high, low } of await admin.partitionOffsets(topic)) {
         targets.set(positionKey(topic, partition), BigInt(high));
         shadow.set(positionKey(topic, partition), BigInt(low));
-        await pool.query(
-          'INSERT INTO sync_offsets (projection, topic, partition, next_offset) VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING',
-          [projection.name, topic, partition],
-        );
+        await ensurePosition(pool, projection.name, topic, partition);
       }
     }
   } finally {
@@ -257,10 +254,7 @@ async function runRebuild(options: RebuildOptions, started: number): Promise<Reb
         for (const row of rows) {
           const reached = shadow.get(positionKey(row.topic, row.partition)) ?? 0n;
           if (reached > BigInt(row.next_offset)) {
-            await client.query(
-              'UPDATE sync_offsets SET next_offset = $4, kafka_cluster = $5, updated_at = now() WHERE projection = $1 AND topic = $2 AND partition = $3',
-              [projection.name, row.topic, row.partition, reached.toString(), cluster],
-            );
+            await savePosition(client, { projection: projection.name, topic: row.topic, partition: row.partition, cluster }, reached.toString());
           }
         }
         for (const table of Object.values(liveTables)) await swapTable(client, table, shadowName(table));

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { isSwitchyardError, type SwitchyardError } from '@switchyard/events';
 import type { PartitionBatch } from '@switchyard/kafka';
 import { isTransient } from './db.js';
@@ -13,7 +14,6 @@ export interface RetryHooks {
   onSuccess(failedAttempts: number): void;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Full-jitter-from-half exponential backoff: attempt 0 waits ~initial, doubling up to `maxMs`. */
 export function backoffMs(policy: RetryPolicy, attempt: number, random: () => number = Math.random): number {

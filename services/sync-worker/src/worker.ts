@@ -75,7 +75,7 @@ class Slots {
 export class SyncWorker {
   private readonly options: SyncWorkerOptions;
   private readonly consumer: EventConsumer<TopicSpec>;
-  private readonly routes: Map<string, Projection>;
+  private readonly routes: Map<TopicSpec, Projection>;
   /** Partitions whose last attempt failed transiently, keyed `topic/partition`. */
   private readonly degraded = new Map<string, Degradation>();
   /** The tail of each partition's chain of queued batches. */
@@ -101,7 +101,7 @@ export class SyncWorker {
     // Enough queued work that a fetch's batches are decoded while the previous ones are written.
     this.maxQueued = options.concurrency * 3;
     const byTopic = projectionsByTopic();
-    this.routes = new Map([...byTopic].map(([spec, projection]) => [options.names.name(spec), projection]));
+    this.routes = byTopic;
     this.consumer = new EventConsumer(options.kafka, options.names, {
       groupId: options.groupId,
       topics: [...byTopic.keys()],
@@ -196,7 +196,7 @@ export class SyncWorker {
   }
 
   private async enqueue(batch: PartitionBatch<Envelope>): Promise<void> {
-    const projection = this.routes.get(batch.topic);
+    const projection = this.routes.get(batch.spec);
     if (projection === undefined || this.stopping) return;
     while (this.queued >= this.maxQueued && !this.stopping) {
       // Waiting out a slow or unreachable Postgres must not cost the group membership: heartbeat meanwhile (it
@@ -307,16 +307,18 @@ export class SyncWorker {
           { projection: projection.name, topic: batch.topic, partition: batch.partition, fetched: batch.fetchedOffset, stored: stored.toString() },
           'fetched beyond the stored position; re-reading from it',
         );
-        this.consumer.seek(batch.topic, batch.partition, stored.toString());
+        batch.seek(stored.toString());
         return;
       }
       if (BigInt(batch.nextOffset) <= stored) {
         // Everything here was applied before (a restart reads from the earliest offset): jump ahead.
         await client.query('ROLLBACK');
-        this.consumer.seek(batch.topic, batch.partition, stored.toString());
+        batch.seek(stored.toString());
         return;
       }
-      const fresh = batch.records.filter((record) => BigInt(record.offset) >= stored);
+      // Offsets ascend within a batch: only a batch that starts before the stored position needs filtering.
+      const first = batch.records[0];
+      const fresh = first === undefined || BigInt(first.offset) >= stored ? batch.records : batch.records.filter((record) => BigInt(record.offset) >= stored);
       if (fresh.length !== batch.records.length) prepared = prepareBatch(projection, fresh, projection.tables);
       let outcome;
       if (isolate) {
@@ -333,9 +335,11 @@ export class SyncWorker {
           return this.project(batch, projection, true);
         }
       }
-      const elsewhere = projection.undecodableHandledElsewhere?.some((spec) => this.options.names.name(spec) === batch.topic) ?? false;
-      const skipped = elsewhere ? outcome.rejected.filter(({ why }) => why.code.startsWith('EVT_')) : [];
-      const toDeadLetter = outcome.rejected.filter((rejection) => !skipped.includes(rejection));
+      const elsewhere = projection.undecodableHandledElsewhere?.includes(batch.spec) ?? false;
+      // An undecodable record of a topic another service dead-letters is skipped here, not dead-lettered twice.
+      const skipped: typeof outcome.rejected = [];
+      const toDeadLetter: typeof outcome.rejected = [];
+      for (const rejection of outcome.rejected) (elsewhere && rejection.why.code.startsWith('EVT_') ? skipped : toDeadLetter).push(rejection);
       if (toDeadLetter.length > 0) {
         // Durable on the dead-letter topic before the position moves past them.
         await this.options.deadLetters.send(toDeadLetter);
