@@ -3,7 +3,7 @@ import { readdirSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { DEFAULT_DATABASE_URL, kafkaVersion, repoRoot, startLocalBroker, stopLocalBroker, waitForKafka, withDatabase } from '@switchyard/infra';
+import { DEFAULT_DATABASE_URL, kafkaVersion, repoRoot, startLocalKafka, stopLocalKafka, waitForKafka, withDatabase } from '@switchyard/infra';
 import type { Benchmark, BenchOptions } from './benchmark.js';
 import { buildReport, writeReport, type BenchEnvironment } from './report.js';
 
@@ -126,7 +126,7 @@ async function main(): Promise<number> {
   let stopBroker = false;
   if (brokers) await waitForKafka(brokers, 15000);
   else {
-    const broker = await startLocalBroker({ name: 'local' });
+    const broker = await startLocalKafka({ name: 'local' });
     brokers = broker.brokers;
     stopBroker = broker.started;
     log(`Kafka: the local broker at ${brokers} (${broker.started ? 'started for this run' : 'already running'})`);
@@ -162,7 +162,7 @@ async function main(): Promise<number> {
       }
     }
   } finally {
-    if (stopBroker) await stopLocalBroker('local');
+    if (stopBroker) await stopLocalKafka('local');
   }
   return failed > 0 ? 1 : 0;
 }

@@ -51,7 +51,8 @@ sy_ensure_modules() {
 sy_kafka_version() { sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$SY_ROOT/infra/kafka/pom.xml"; }
 
 sy_ensure_kafka_jars() {
-  if [ -n "${KAFKA_BROKERS:-}" ]; then return 0; fi
+  # With KAFKA_BROKERS the local broker is not needed, except by the tests that kill nodes of a local cluster.
+  if [ -n "${KAFKA_BROKERS:-}" ] && [ -z "${SY_NEED_KAFKA_JARS:-}" ]; then return 0; fi
   local version libs
   version="$(sy_kafka_version)"
   libs="$SY_ROOT/.cache/kafka/$version/libs"

@@ -4,15 +4,23 @@
 # and stop it again at the end; the trap below makes sure of that even when the run is interrupted.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
+# The broker-failure tests run a local 3-node cluster whatever KAFKA_BROKERS says.
+export SY_NEED_KAFKA_JARS=1
 sy_bootstrap
 cd "$SY_ROOT"
 
-broker_was_running=false
-if node infra/dist/kafka-cli.js status 2>/dev/null | grep -q '^running'; then broker_was_running=true; fi
+# The single broker most tests share, and the 3-node cluster the broker-failure tests kill nodes of.
+clusters=(local test-cluster)
+declare -A was_running
+for name in "${clusters[@]}"; do
+  was_running[$name]=false
+  if node infra/dist/kafka-cli.js status --name "$name" 2>/dev/null | grep -q '^running'; then was_running[$name]=true; fi
+done
 cleanup() {
-  if [ "$broker_was_running" = false ] && [ -f infra/dist/kafka-cli.js ]; then
-    node infra/dist/kafka-cli.js stop >/dev/null 2>&1 || true
-  fi
+  [ -f infra/dist/kafka-cli.js ] || return 0
+  for name in "${clusters[@]}"; do
+    if [ "${was_running[$name]}" = false ]; then node infra/dist/kafka-cli.js stop --name "$name" >/dev/null 2>&1 || true; fi
+  done
 }
 trap cleanup EXIT
 

@@ -1,5 +1,15 @@
-export { kafkaVersion, startLocalBroker, stopLocalBroker, waitForKafka } from './kafka-broker.js';
-export type { LocalBroker, LocalBrokerOptions } from './kafka-broker.js';
+export {
+  activeController,
+  kafkaVersion,
+  killLocalKafkaNode,
+  localKafka,
+  localKafkaStatus,
+  restartLocalKafkaNode,
+  startLocalKafka,
+  stopLocalKafka,
+  waitForKafka,
+} from './kafka-broker.js';
+export type { LocalKafka, LocalKafkaNode, LocalKafkaOptions, LocalKafkaStatus } from './kafka-broker.js';
 export { formatLogLine, redact, type LogFormatOptions } from './log-format.js';
 export { DEFAULT_DATABASE_URL, databaseName, dropDatabase, ensureDatabase, withDatabase } from './postgres.js';
 export { repoRoot } from './paths.js';
@@ -21,6 +31,8 @@ export {
   findComponent,
   generateGithubToken,
   LOCAL_KAFKA_PORT,
+  localKafkaBrokers,
+  localKafkaName,
   loadLocalStack,
   localUrl,
   portVariable,

@@ -1,30 +1,60 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createKafka, KafkaAdmin, silentKafkaLogger, TopicNames } from '@switchyard/kafka';
 import { repoRoot } from './paths.js';
 
 /**
- * A single-node Apache Kafka (KRaft: broker and controller in one process) run from the jars Maven fetched into
- * .cache/kafka/<version>/libs. Its data, config and log live in .cache/kafka-data/<name>/. The broker runs
- * detached; `stop` shuts it down cleanly with SIGTERM (controlled shutdown), escalating to SIGKILL after 30 s.
+ * Local Apache Kafka from the jars Maven fetched into .cache/kafka/<version>/libs: one KRaft node, or a cluster of
+ * three, each node a broker and a controller in one JVM. A cluster's data, configs and logs live in
+ * .cache/kafka-data/<name>/ (`cluster.json` records its id and ports, `node-<id>/` holds each node). The nodes run
+ * detached, so any process of this checkout can stop, kill or restart them by name; `stop` shuts them down
+ * cleanly with SIGTERM (controlled shutdown), escalating to SIGKILL after 30 s.
+ *
+ * With three nodes every topic gets three replicas and `min.insync.replicas=2`, internal topics included, so one
+ * node can die without losing an acknowledged write or refusing new ones.
  */
-export interface LocalBrokerOptions {
-  /** Names the data folder, so a test broker and a dev broker can coexist. */
+export interface LocalKafkaOptions {
+  /** Names the data folder, so a test cluster and a dev broker can coexist. */
   name?: string;
+  /** 1 (default) or 3. */
+  nodes?: number;
+  /**
+   * The first node's client port; node i (1-based) listens on `port + 2(i-1)` and its controller on the port after
+   * it. 0 picks free ports when the cluster is first formatted; they are kept for its later starts.
+   */
   port?: number;
-  controllerPort?: number;
+  /** Heap per node (default 512 MB for one node, 256 MB each for three). */
   heapMb?: number;
-  /** How long `start` waits for the broker to answer an admin request. */
+  /** How long `start` waits for every node to register with the cluster. */
   startTimeoutMs?: number;
 }
 
-export interface LocalBroker {
-  readonly brokers: string;
+export interface LocalKafkaNode {
+  readonly id: number;
+  readonly port: number;
+  readonly controllerPort: number;
   readonly logFile: string;
-  /** True when this call started it; false when it was already running. */
+}
+
+export interface LocalKafka {
+  readonly name: string;
+  /** Comma-separated bootstrap servers of every node, as KAFKA_BROKERS takes them. */
+  readonly brokers: string;
+  readonly clusterId: string;
+  readonly nodes: readonly LocalKafkaNode[];
+  /** The first node's log (every node has its own, in `nodes`). */
+  readonly logFile: string;
+  /** True when this call started at least one node; false when all were already running. */
   readonly started: boolean;
+}
+
+/** What `cluster.json` keeps, so every later start reuses the cluster id and ports it was formatted with. */
+interface ClusterFile {
+  clusterId: string;
+  nodes: { id: number; port: number; controllerPort: number }[];
 }
 
 export function kafkaVersion(root = repoRoot()): string {
@@ -34,8 +64,12 @@ export function kafkaVersion(root = repoRoot()): string {
   return match[1];
 }
 
-function paths(name: string, root = repoRoot()) {
-  const base = join(root, '.cache/kafka-data', name);
+function clusterDir(name: string, root = repoRoot()): string {
+  return join(root, '.cache/kafka-data', name);
+}
+
+function nodePaths(name: string, id: number) {
+  const base = join(clusterDir(name), `node-${id}`);
   return {
     base,
     data: join(base, 'data'),
@@ -46,29 +80,39 @@ function paths(name: string, root = repoRoot()) {
   };
 }
 
-function serverProperties(dataDir: string, port: number, controllerPort: number): string {
+function serverProperties(node: ClusterFile['nodes'][number], cluster: ClusterFile, dataDir: string): string {
+  const voters = cluster.nodes.map((voter) => `${voter.id}@127.0.0.1:${voter.controllerPort}`).join(',');
+  const replicas = cluster.nodes.length >= 3 ? 3 : 1;
+  const minIsr = replicas === 3 ? 2 : 1;
   return [
     'process.roles=broker,controller',
-    'node.id=1',
-    `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
-    `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+    `node.id=${node.id}`,
+    `controller.quorum.voters=${voters}`,
+    `listeners=PLAINTEXT://127.0.0.1:${node.port},CONTROLLER://127.0.0.1:${node.controllerPort}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${node.port}`,
     'controller.listener.names=CONTROLLER',
     'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
     'inter.broker.listener.name=PLAINTEXT',
     `log.dirs=${dataDir}`,
     'num.partitions=1',
     'auto.create.topics.enable=false',
-    // One node: every internal topic has one replica.
-    'offsets.topic.replication.factor=1',
+    `default.replication.factor=${replicas}`,
+    `min.insync.replicas=${minIsr}`,
+    'unclean.leader.election.enable=false',
+    `offsets.topic.replication.factor=${replicas}`,
     'offsets.topic.num.partitions=3',
-    'transaction.state.log.replication.factor=1',
-    'transaction.state.log.min.isr=1',
+    `transaction.state.log.replication.factor=${replicas}`,
+    `transaction.state.log.min.isr=${minIsr}`,
     'transaction.state.log.num.partitions=3',
-    'share.coordinator.state.topic.replication.factor=1',
-    'share.coordinator.state.topic.min.isr=1',
+    `share.coordinator.state.topic.replication.factor=${replicas}`,
+    `share.coordinator.state.topic.min.isr=${minIsr}`,
     // Groups form at once instead of waiting 3 s for more members.
     'group.initial.rebalance.delay.ms=0',
+    // A node that stops heartbeating is fenced (its leaderships move, it leaves every ISR) after 4 s, not 9 s.
+    'broker.heartbeat.interval.ms=500',
+    'broker.session.timeout.ms=4000',
+    // The log cleaner's default 128 MB buffer does not fit a small heap (OutOfMemoryError at 256 MB).
+    'log.cleaner.dedupe.buffer.size=16777216',
     'num.network.threads=2',
     'num.io.threads=4',
     '',
@@ -93,6 +137,14 @@ function log4jProperties(logFile: string): string {
 
 function java(): string {
   return process.env['JAVA_HOME'] ? join(process.env['JAVA_HOME'], 'bin/java') : 'java';
+}
+
+function libsDir(root = repoRoot()): string {
+  const libs = join(root, '.cache/kafka', kafkaVersion(root), 'libs');
+  if (!existsSync(join(libs, '.complete'))) {
+    throw new Error(`Kafka jars missing in ${libs}; run a command from the README (they fetch them) first`);
+  }
+  return libs;
 }
 
 function runJava(args: string[], logFile: string): Promise<void> {
@@ -122,9 +174,53 @@ function readPid(pidFile: string): number | undefined {
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
 
+function runningPid(name: string, id: number): number | undefined {
+  const pid = readPid(nodePaths(name, id).pidFile);
+  return pid !== undefined && isAlive(pid) ? pid : undefined;
+}
 
-/** Resolves when the cluster at `brokers` answers a metadata request; rejects after `timeoutMs`. */
-export async function waitForKafka(brokers: string, timeoutMs: number, isDead: () => boolean = () => false): Promise<void> {
+function readClusterFile(name: string): ClusterFile | undefined {
+  const file = join(clusterDir(name), 'cluster.json');
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as ClusterFile) : undefined;
+}
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no free port'))));
+    });
+  });
+}
+
+function tail(file: string, lines = 20): string {
+  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n') : '';
+}
+
+function bootstrap(cluster: ClusterFile): string {
+  return cluster.nodes.map((node) => `127.0.0.1:${node.port}`).join(',');
+}
+
+/**
+ * Resolves when the cluster at `brokers` answers a metadata request listing at least `expectBrokers` registered
+ * brokers; rejects after `timeoutMs`, or as soon as `isDead` says the process it waits for is gone.
+ */
+export async function waitForKafka(
+  brokers: string,
+  timeoutMs: number,
+  isDead: () => boolean = () => false,
+  expectBrokers = 1,
+): Promise<{ clusterId: string }> {
   const kafka = createKafka({
     brokers: brokers.split(','),
     clientId: 'switchyard-infra',
@@ -140,13 +236,14 @@ export async function waitForKafka(brokers: string, timeoutMs: number, isDead: (
       if (isDead()) throw new Error('the broker process exited');
       try {
         await admin.connect();
-        await admin.ping(2000);
-        return;
+        const described = await admin.describeCluster(2000);
+        if (described.brokers >= expectBrokers) return { clusterId: described.clusterId };
+        lastError = new Error(`${described.brokers} of ${expectBrokers} brokers registered`);
       } catch (error) {
         lastError = error;
         await admin.disconnect().catch(() => undefined);
-        await new Promise((resolve) => setTimeout(resolve, 300));
       }
+      await new Promise((resolve) => setTimeout(resolve, 300));
     }
     throw new Error(`Kafka at ${brokers} did not answer within ${timeoutMs} ms: ${(lastError as Error)?.message}`);
   } finally {
@@ -154,46 +251,76 @@ export async function waitForKafka(brokers: string, timeoutMs: number, isDead: (
   }
 }
 
-export async function startLocalBroker(options: LocalBrokerOptions = {}): Promise<LocalBroker> {
-  const name = options.name ?? 'local';
-  const port = options.port ?? 9092;
-  const controllerPort = options.controllerPort ?? port + 1;
-  const p = paths(name);
-  const brokers = `127.0.0.1:${port}`;
-  const running = readPid(p.pidFile);
-  if (running !== undefined && isAlive(running)) {
-    await waitForKafka(brokers, options.startTimeoutMs ?? 60000, () => !isAlive(running));
-    return { brokers, logFile: p.logFile, started: false };
+/**
+ * A single broker from before clusters had a `cluster.json` kept its pid, config and data at the top of its folder.
+ * It belongs to this checkout: stop it, so the cluster formatted in its place can take the ports.
+ */
+async function retireSingleBrokerLayout(name: string): Promise<void> {
+  const pid = readPid(join(clusterDir(name), 'broker.pid'));
+  if (pid !== undefined && isAlive(pid)) {
+    process.kill(pid, 'SIGTERM');
+    await waitGone(pid, 30000);
   }
-  const root = repoRoot();
-  const libs = join(root, '.cache/kafka', kafkaVersion(root), 'libs');
-  if (!existsSync(join(libs, '.complete'))) {
-    throw new Error(`Kafka jars missing in ${libs}; run a command from the README (they fetch them) first`);
+}
+
+/** Creates the cluster's record and formats every node's storage with its id (first start only). */
+async function formatCluster(name: string, nodes: number, port: number, libs: string): Promise<ClusterFile> {
+  const dir = clusterDir(name);
+  await retireSingleBrokerLayout(name);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const cluster: ClusterFile = { clusterId: randomBytes(16).toString('base64url'), nodes: [] };
+  for (let id = 1; id <= nodes; id += 1) {
+    const [clientPort, controllerPort] =
+      port === 0 ? [await freePort(), await freePort()] : [port + 2 * (id - 1), port + 2 * (id - 1) + 1];
+    cluster.nodes.push({ id, port: clientPort, controllerPort });
   }
-  mkdirSync(p.data, { recursive: true });
-  writeFileSync(p.config, serverProperties(p.data, port, controllerPort));
-  writeFileSync(p.log4j, log4jProperties(p.logFile));
-  const classpath = join(libs, '*');
-  const logging = [`-Dlog4j2.configurationFile=${p.log4j}`, `-Dkafka.logs.dir=${p.base}`];
-  if (!existsSync(join(p.data, 'meta.properties'))) {
-    const clusterId = randomBytes(16).toString('base64url');
+  for (const node of cluster.nodes) {
+    const p = nodePaths(name, node.id);
+    mkdirSync(p.data, { recursive: true });
+    writeNodeConfig(name, node, cluster);
     await runJava(
-      ['-cp', classpath, ...logging, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', p.config],
+      ['-cp', join(libs, '*'), ...loggingArgs(p), 'kafka.tools.StorageTool', 'format', '-t', cluster.clusterId, '-c', p.config],
       p.logFile,
     );
   }
-  const heap = options.heapMb ?? 512;
+  writeFileSync(join(dir, 'cluster.json'), `${JSON.stringify(cluster, null, 2)}\n`);
+  return cluster;
+}
+
+function loggingArgs(p: ReturnType<typeof nodePaths>): string[] {
+  return [`-Dlog4j2.configurationFile=${p.log4j}`, `-Dkafka.logs.dir=${p.base}`];
+}
+
+function writeNodeConfig(name: string, node: ClusterFile['nodes'][number], cluster: ClusterFile): void {
+  const p = nodePaths(name, node.id);
+  writeFileSync(p.config, serverProperties(node, cluster, p.data));
+  writeFileSync(p.log4j, log4jProperties(p.logFile));
+}
+
+/** Spawns one node's JVM, detached. Refuses when its ports are taken, naming them. */
+async function spawnNode(name: string, node: ClusterFile['nodes'][number], cluster: ClusterFile, heapMb: number, libs: string): Promise<number> {
+  for (const port of [node.port, node.controllerPort]) {
+    if (!(await portIsFree(port))) {
+      throw new Error(
+        `port ${port} is in use, and Kafka node ${node.id} of '${name}' needs it: stop what holds it (or remove ` +
+          `${clusterDir(name)} to pick other ports)`,
+      );
+    }
+  }
+  writeNodeConfig(name, node, cluster);
+  const p = nodePaths(name, node.id);
   const out = openSync(p.logFile, 'a');
   const child = spawn(
     java(),
     [
-      `-Xms${Math.min(256, heap)}m`,
-      `-Xmx${heap}m`,
+      `-Xms${Math.min(256, heapMb)}m`,
+      `-Xmx${heapMb}m`,
       '-XX:+UseG1GC',
       '-Djava.awt.headless=true',
-      ...logging,
+      ...loggingArgs(p),
       '-cp',
-      classpath,
+      join(libs, '*'),
       'kafka.Kafka',
       p.config,
     ],
@@ -201,33 +328,150 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
   );
   closeSync(out); // the child holds its own copy
   if (child.pid === undefined) throw new Error('could not start java; is Java 17+ installed?');
-  const pid = child.pid;
-  writeFileSync(p.pidFile, String(pid));
+  writeFileSync(p.pidFile, String(child.pid));
   child.unref();
-  try {
-    await waitForKafka(brokers, options.startTimeoutMs ?? 60000, () => !isAlive(pid));
-  } catch (error) {
-    const tail = existsSync(p.logFile) ? readFileSync(p.logFile, 'utf8').split('\n').slice(-20).join('\n') : '';
-    throw new Error(`${(error as Error).message}\n--- ${p.logFile} (tail) ---\n${tail}`, { cause: error });
-  }
-  return { brokers, logFile: p.logFile, started: true };
+  return child.pid;
 }
 
-/** Stops the named local broker if it runs. Resolves once the process is gone. */
-export async function stopLocalBroker(name = 'local', timeoutMs = 30000): Promise<boolean> {
-  const p = paths(name);
-  const pid = readPid(p.pidFile);
-  if (pid === undefined || !isAlive(pid)) return false;
-  process.kill(pid, 'SIGTERM');
+function describe(name: string, cluster: ClusterFile, started: boolean): LocalKafka {
+  const nodes = cluster.nodes.map((node) => ({ ...node, logFile: nodePaths(name, node.id).logFile }));
+  return { name, brokers: bootstrap(cluster), clusterId: cluster.clusterId, nodes, logFile: nodes[0]!.logFile, started };
+}
+
+/**
+ * Starts the named local cluster's nodes that are not running (formatting it on first use) and waits until every
+ * node is registered. Nodes already running are reused once the cluster they answer for is the one this checkout
+ * formatted (same cluster id), so a broker of another checkout on the same ports is refused rather than used.
+ */
+export async function startLocalKafka(options: LocalKafkaOptions = {}): Promise<LocalKafka> {
+  const name = options.name ?? 'local';
+  const count = options.nodes ?? 1;
+  if (count !== 1 && count !== 3) throw new Error(`a local Kafka cluster has 1 or 3 nodes, not ${count}`);
+  const heapMb = options.heapMb ?? (count === 1 ? 512 : 256);
+  const timeoutMs = options.startTimeoutMs ?? 60000;
+  const libs = libsDir();
+  let cluster = readClusterFile(name);
+  if (cluster !== undefined && cluster.nodes.length !== count) {
+    if (cluster.nodes.some((node) => runningPid(name, node.id) !== undefined)) {
+      throw new Error(
+        `the local Kafka '${name}' runs with ${cluster.nodes.length} node(s), not ${count}: stop it first ` +
+          `(node infra/dist/kafka-cli.js stop --name ${name})`,
+      );
+    }
+    cluster = undefined;
+  }
+  cluster ??= await formatCluster(name, count, options.port ?? 9092, libs);
+
+  const pids = new Map<number, number>();
+  let started = false;
+  for (const node of cluster.nodes) {
+    const running = runningPid(name, node.id);
+    if (running !== undefined) {
+      pids.set(node.id, running);
+      continue;
+    }
+    pids.set(node.id, await spawnNode(name, node, cluster, heapMb, libs));
+    started = true;
+  }
+  const dead = () => [...pids.values()].some((pid) => !isAlive(pid));
+  let answered: { clusterId: string };
+  try {
+    answered = await waitForKafka(bootstrap(cluster), timeoutMs, dead, count);
+  } catch (error) {
+    const logs = cluster.nodes.map((node) => `--- ${nodePaths(name, node.id).logFile} (tail) ---\n${tail(nodePaths(name, node.id).logFile)}`);
+    throw new Error(`${(error as Error).message}\n${logs.join('\n')}`, { cause: error });
+  }
+  if (answered.clusterId !== cluster.clusterId) {
+    throw new Error(
+      `the Kafka answering on ${bootstrap(cluster)} is cluster ${answered.clusterId}, not the '${name}' cluster ` +
+        `this checkout formatted (${cluster.clusterId}): another checkout's broker holds the port`,
+    );
+  }
+  return describe(name, cluster, started);
+}
+
+/** The named cluster as formatted (ports, logs), whether or not it runs; undefined when it was never started. */
+export function localKafka(name = 'local'): LocalKafka | undefined {
+  const cluster = readClusterFile(name);
+  return cluster === undefined ? undefined : describe(name, cluster, false);
+}
+
+async function waitGone(pid: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (isAlive(pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
+  while (isAlive(pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
   if (isAlive(pid)) process.kill(pid, 'SIGKILL');
   while (isAlive(pid)) await new Promise((resolve) => setTimeout(resolve, 50));
-  return true;
 }
 
-export function localBrokerStatus(name = 'local'): { running: boolean; pid?: number; logFile: string } {
-  const p = paths(name);
-  const pid = readPid(p.pidFile);
-  return pid !== undefined && isAlive(pid) ? { running: true, pid, logFile: p.logFile } : { running: false, logFile: p.logFile };
+/** Stops every running node of the named cluster (all at once, so no node waits for a quorum that is leaving). */
+export async function stopLocalKafka(name = 'local', timeoutMs = 30000): Promise<boolean> {
+  const cluster = readClusterFile(name);
+  if (cluster === undefined) return false;
+  const pids = cluster.nodes.flatMap((node) => {
+    const pid = runningPid(name, node.id);
+    return pid === undefined ? [] : [pid];
+  });
+  for (const pid of pids) process.kill(pid, 'SIGTERM');
+  await Promise.all(pids.map((pid) => waitGone(pid, timeoutMs)));
+  return pids.length > 0;
+}
+
+/** SIGKILLs one node, as a crash would; resolves once the process is gone. */
+export async function killLocalKafkaNode(name: string, id: number): Promise<void> {
+  const pid = runningPid(name, id);
+  if (pid === undefined) throw new Error(`Kafka node ${id} of '${name}' is not running`);
+  process.kill(pid, 'SIGKILL');
+  await waitGone(pid, 5000);
+}
+
+/** Starts one stopped node of a running cluster again and waits until every node is registered. */
+export async function restartLocalKafkaNode(name: string, id: number, options: { heapMb?: number; timeoutMs?: number } = {}): Promise<void> {
+  const cluster = readClusterFile(name);
+  const node = cluster?.nodes.find((candidate) => candidate.id === id);
+  if (cluster === undefined || node === undefined) throw new Error(`the local Kafka '${name}' has no node ${id}`);
+  if (runningPid(name, id) !== undefined) throw new Error(`Kafka node ${id} of '${name}' is running`);
+  const pid = await spawnNode(name, node, cluster, options.heapMb ?? (cluster.nodes.length === 1 ? 512 : 256), libsDir());
+  await waitForKafka(bootstrap(cluster), options.timeoutMs ?? 60000, () => !isAlive(pid), cluster.nodes.length);
+}
+
+export interface LocalKafkaStatus {
+  readonly running: boolean;
+  readonly nodes: readonly { id: number; pid?: number; port: number; logFile: string }[];
+}
+
+export function localKafkaStatus(name = 'local'): LocalKafkaStatus {
+  const cluster = readClusterFile(name);
+  if (cluster === undefined) return { running: false, nodes: [] };
+  const nodes = cluster.nodes.map((node) => {
+    const pid = runningPid(name, node.id);
+    return { id: node.id, port: node.port, logFile: nodePaths(name, node.id).logFile, ...(pid === undefined ? {} : { pid }) };
+  });
+  return { running: nodes.some((node) => node.pid !== undefined), nodes };
+}
+
+/**
+ * The node that is the active controller (the KRaft quorum's leader), read from the nodes' own logs: each node
+ * logs its Raft state transitions with the epoch, and the leader of the highest epoch a running node has entered
+ * is the active one.
+ */
+export function activeController(name: string): number {
+  const cluster = readClusterFile(name);
+  if (cluster === undefined) throw new Error(`no local Kafka '${name}'`);
+  let best: { epoch: number; leader: number } | undefined;
+  for (const node of cluster.nodes) {
+    if (runningPid(name, node.id) === undefined) continue;
+    const lines = readFileSync(nodePaths(name, node.id).logFile, 'utf8').split('\n');
+    for (const line of lines) {
+      const leader = /\[RaftManager id=(\d+)\] Completed transition to Leader\(.*?\bepoch=(\d+)/.exec(line);
+      const follower = /Completed transition to FollowerState\(fetchTimeoutMs=\d+, epoch=(\d+), leader=(\d+)/.exec(line);
+      const seen = leader
+        ? { epoch: Number(leader[2]), leader: Number(leader[1]) }
+        : follower
+          ? { epoch: Number(follower[1]), leader: Number(follower[2]) }
+          : undefined;
+      if (seen && (best === undefined || seen.epoch > best.epoch)) best = seen;
+    }
+  }
+  if (best === undefined) throw new Error(`no running node of '${name}' has logged a quorum leader yet`);
+  return best.leader;
 }

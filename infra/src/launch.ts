@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { createServer } from 'node:net';
 import { DEFAULT_TOPIC_PREFIX } from '@switchyard/events';
-import { startLocalBroker, stopLocalBroker, waitForKafka, type LocalBroker } from './kafka-broker.js';
+import { startLocalKafka, stopLocalKafka, waitForKafka, type LocalKafka } from './kafka-broker.js';
 import { formatLogLine, redact } from './log-format.js';
 import { databaseName, DEFAULT_DATABASE_URL } from './postgres.js';
 import { describeExit, prepareStack, RunningStack, StackStartError, type UnexpectedExit } from './run-stack.js';
@@ -11,6 +11,7 @@ import {
   findComponent,
   generateGithubToken,
   LOCAL_KAFKA_PORT,
+  localKafkaName,
   loadLocalStack,
   localUrl,
   portVariable,
@@ -27,9 +28,13 @@ import {
  * started it. A service that dies takes the stack down with exit code 1. Settings: see stack.ts, or `--help`.
  */
 
-const USAGE = `usage: npm start [-- --help]
+const USAGE = `usage: npm start [-- --brokers 1|3] [-- --help]
 
 Runs Switchyard locally: Kafka, Postgres database and topics, the GitHub simulator and the four services.
+
+Options:
+  --brokers 3                  run the local Kafka as a 3-node cluster (ports ${LOCAL_KAFKA_PORT}, ${LOCAL_KAFKA_PORT + 2}, ${LOCAL_KAFKA_PORT + 4}): every topic has
+                               three replicas and min.insync.replicas=2, so one node may die (default: 1 node)
 
 Environment (all optional):
   KAFKA_BROKERS                use this Kafka cluster and start no broker (default: the local broker on 127.0.0.1:${LOCAL_KAFKA_PORT})
@@ -53,15 +58,24 @@ if (args.includes('--help') || args.includes('-h')) {
   process.stdout.write(USAGE);
   process.exit(0);
 }
-if (args.length > 0) {
-  process.stderr.write(`unknown argument: ${args[0]}\n\n${USAGE}`);
+let localNodes = 1;
+for (let index = 0; index < args.length; index += 1) {
+  const arg = args[index];
+  const value = arg === '--brokers' ? args[(index += 1)] : arg?.startsWith('--brokers=') ? arg.slice('--brokers='.length) : undefined;
+  if (value === '1' || value === '3') {
+    localNodes = Number(value);
+    continue;
+  }
+  const problem = value === undefined && arg !== '--brokers' ? `unknown argument: ${arg}` : `--brokers: expected 1 or 3, got ${value ?? 'nothing'}`;
+  process.stderr.write(`${problem}\n\n${USAGE}`);
   process.exit(2);
 }
+const kafkaName = localKafkaName(localNodes);
 
 const token = generateGithubToken();
 let local: LocalStack;
 try {
-  local = loadLocalStack(process.env, token);
+  local = loadLocalStack(process.env, token, { localNodes });
 } catch (error) {
   if (!(error instanceof StackConfigError)) throw error;
   process.stderr.write(`${error.message}\n`);
@@ -70,7 +84,7 @@ try {
 const { stack } = local;
 
 let running: RunningStack | undefined;
-let brokerStart: Promise<LocalBroker> | undefined;
+let brokerStart: Promise<LocalKafka> | undefined;
 let shutdown: Promise<void> | undefined;
 
 /**
@@ -92,7 +106,7 @@ function stopAll(code: number, dead?: string): Promise<void> {
     const broker = await brokerStart?.catch(() => undefined);
     if (broker?.started) {
       say('stopping the Kafka broker this run started');
-      await stopLocalBroker('local');
+      await stopLocalKafka(kafkaName);
     }
     say(exitCode === 0 ? 'stopped' : `stopped (exit code ${exitCode})`, exitCode === 0 ? 'info' : 'error');
     process.exit(exitCode);
@@ -133,7 +147,7 @@ function reportDeath(death: UnexpectedExit | StackStartError): string {
   return name;
 }
 
-function banner(stack: Stack, broker: LocalBroker | undefined, seconds: string): string {
+function banner(stack: Stack, broker: LocalKafka | undefined, seconds: string): string {
   const api = localUrl(findComponent(stack, 'api-gateway-adapter'));
   const stream = localUrl(findComponent(stack, 'ws-fanout'), 'ws');
   const db = new URL(stack.databaseUrl);
@@ -148,7 +162,7 @@ function banner(stack: Stack, broker: LocalBroker | undefined, seconds: string):
   const create = JSON.stringify({ type: 'github.issue.create', input: { owner, repo, title: 'Widget jams' } });
   const close = JSON.stringify({ type: 'github.issue.update', input: { owner, repo, number: 1, state: 'closed' } });
   const kafka = broker
-    ? `${stack.kafkaBrokers}  (local broker, ${broker.started ? 'started by this run' : 'already running'}; log ${broker.logFile})`
+    ? `${stack.kafkaBrokers}  (local ${broker.nodes.length === 1 ? 'broker' : `${broker.nodes.length}-node cluster`}, ${broker.started ? 'started by this run' : 'already running'}; log ${broker.logFile})`
     : `${stack.kafkaBrokers}  (KAFKA_BROKERS)`;
   const heading = (text: string) => paint(1, text.padEnd(10));
   const dim = (text: string) => paint(2, text);
@@ -192,12 +206,13 @@ async function main(): Promise<void> {
     process.exit(1);
   }
 
-  let broker: LocalBroker | undefined;
+  let broker: LocalKafka | undefined;
   if (local.localBroker) {
-    say(`starting the local Kafka broker on 127.0.0.1:${LOCAL_KAFKA_PORT} (or reusing the running one)`);
-    brokerStart = startLocalBroker({ name: 'local', port: LOCAL_KAFKA_PORT });
+    const what = localNodes === 1 ? 'broker' : `${localNodes}-node cluster`;
+    say(`starting the local Kafka ${what} on ${stack.kafkaBrokers} (or reusing the running one)`);
+    brokerStart = startLocalKafka({ name: kafkaName, nodes: localNodes, port: LOCAL_KAFKA_PORT });
     broker = await brokerStart;
-    say(broker.started ? `Kafka broker started (log ${broker.logFile})` : 'Kafka broker already running; reusing it');
+    say(broker.started ? `Kafka ${what} started (log ${broker.logFile})` : `Kafka ${what} already running; reusing it`);
   } else {
     say(`using the Kafka cluster at ${stack.kafkaBrokers} (KAFKA_BROKERS)`);
     await waitForKafka(stack.kafkaBrokers, 15000);

@@ -32,9 +32,18 @@ export const DEFAULT_PORTS: Readonly<Record<ComponentName, number>> = {
   'github-simulator': 4010,
 };
 
-/** Where `npm start` runs the local Kafka broker when KAFKA_BROKERS is not set. */
+/** Where `npm start` runs the local Kafka broker when KAFKA_BROKERS is not set (its first node, with `--brokers 3`). */
 export const LOCAL_KAFKA_PORT = 9092;
-export const LOCAL_KAFKA_BROKERS = `127.0.0.1:${LOCAL_KAFKA_PORT}`;
+
+/** The local cluster `npm start` runs: `local` (one node), or `local-3` with `--brokers 3` (on 9092, 9094, 9096). */
+export function localKafkaName(nodes: number): string {
+  return nodes === 1 ? 'local' : `local-${nodes}`;
+}
+
+/** Bootstrap servers of the local cluster of `nodes` nodes: node i listens on LOCAL_KAFKA_PORT + 2(i-1). */
+export function localKafkaBrokers(nodes: number): string {
+  return Array.from({ length: nodes }, (_, index) => `127.0.0.1:${LOCAL_KAFKA_PORT + 2 * index}`).join(',');
+}
 /** The repository the simulator always has; the launcher's example command uses it. */
 export const EXAMPLE_REPOSITORY = { owner: 'acme', repo: 'widgets' } as const;
 
@@ -149,6 +158,8 @@ export interface LocalStack {
   readonly stack: Stack;
   /** True when KAFKA_BROKERS is unset: the launcher runs (or reuses) the local broker. */
   readonly localBroker: boolean;
+  /** How many nodes the local cluster has (1, or 3 with `--brokers 3`); meaningless with KAFKA_BROKERS. */
+  readonly localNodes: number;
 }
 
 /** Thrown by `loadLocalStack` for bad settings; the message names every variable at fault. */
@@ -168,7 +179,12 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
  * The stack `npm start` runs, from the launcher's environment (the table at the top of this file). Pure: the
  * environment and the token are arguments. Empty variables count as unset.
  */
-export function loadLocalStack(env: Readonly<Record<string, string | undefined>>, githubToken: string): LocalStack {
+export function loadLocalStack(
+  env: Readonly<Record<string, string | undefined>>,
+  githubToken: string,
+  options: { localNodes?: number } = {},
+): LocalStack {
+  const localNodes = options.localNodes ?? 1;
   const value = (name: string) => (env[name] === undefined || env[name] === '' ? undefined : env[name]);
   const problems: { variable: string; message: string }[] = [];
 
@@ -208,8 +224,9 @@ export function loadLocalStack(env: Readonly<Record<string, string | undefined>>
 
   return {
     localBroker: kafkaBrokers === undefined,
+    localNodes,
     stack: defineStack({
-      kafkaBrokers: kafkaBrokers ?? LOCAL_KAFKA_BROKERS,
+      kafkaBrokers: kafkaBrokers ?? localKafkaBrokers(localNodes),
       databaseUrl,
       topicPrefix,
       githubToken,

@@ -23,6 +23,16 @@ export interface PartitionOffsets {
 // export, so the value is spelled out.
 const TOPIC_RESOURCE = 2 as ConfigResourceTypes;
 
+/**
+ * How many copies a topic keeps on a cluster of `brokers`: three where there are three brokers or more, with
+ * `min.insync.replicas=2` so an acknowledged write is on two brokers and one broker may die without losing it or
+ * refusing writes; on smaller clusters every broker holds a copy and one in sync is enough.
+ */
+export function replicationFor(brokers: number): { replicationFactor: number; config: Record<string, string> } {
+  const replicationFactor = Math.max(1, Math.min(3, brokers));
+  return { replicationFactor, config: { 'min.insync.replicas': replicationFactor >= 3 ? '2' : '1' } };
+}
+
 /** Thrown inside a retried step to say "not there yet, look again". */
 class RetryNow extends Error {}
 
@@ -106,8 +116,14 @@ export class KafkaAdmin {
 
   /** Answers when the cluster answers a metadata request; throws KFK_UNAVAILABLE otherwise. */
   async ping(timeoutMs = 2000): Promise<void> {
+    await this.describeCluster(timeoutMs);
+  }
+
+  /** The cluster's id and how many brokers are registered (fenced brokers are not listed). */
+  async describeCluster(timeoutMs = 2000): Promise<{ clusterId: string; brokers: number }> {
     try {
-      await withTimeout(this.admin.describeCluster(), timeoutMs, 'the Kafka cluster');
+      const described = await withTimeout(this.admin.describeCluster(), timeoutMs, 'the Kafka cluster');
+      return { clusterId: described.clusterId, brokers: described.brokers.length };
     } catch (cause) {
       if (cause instanceof KafkaError) throw cause;
       throw new KafkaError('KFK_UNAVAILABLE', `the Kafka cluster is unreachable: ${(cause as Error).message}`, { cause });
@@ -126,6 +142,7 @@ export class KafkaAdmin {
     const created = new Set<string>();
     const grown = new Set<string>();
     const wanted = specs.map((spec) => ({ spec, name: this.names.name(spec) }));
+    const durability = replicationFor((await this.describeCluster(10000)).brokers);
     await this.retrying('KFK_PROVISION_FAILED', 'topic provisioning', async () => {
       const existing = new Set(await this.admin.listTopics());
       const missing = wanted.filter(({ name }) => !existing.has(name));
@@ -136,8 +153,8 @@ export class KafkaAdmin {
             topics: missing.map(({ spec, name }) => ({
               topic: name,
               numPartitions: spec.partitions,
-              replicationFactor: -1,
-              configEntries: Object.entries(spec.config).map(([configName, value]) => ({ name: configName, value })),
+              replicationFactor: durability.replicationFactor,
+              configEntries: Object.entries({ ...spec.config, ...durability.config }).map(([configName, value]) => ({ name: configName, value })),
             })),
           });
         } catch (cause) {
@@ -192,6 +209,16 @@ export class KafkaAdmin {
       }
     }
     return drifted;
+  }
+
+  /** Partitions of `topics` with a replica out of sync (`topic/partition`); empty when every replica is in the ISR. */
+  async underReplicated(topicNames: readonly string[]): Promise<string[]> {
+    const metadata = await this.admin.fetchTopicMetadata({ topics: [...topicNames] });
+    return metadata.topics.flatMap((topic) =>
+      topic.partitions
+        .filter((partition) => partition.isr.length < partition.replicas.length || partition.leader < 0)
+        .map((partition) => `${topic.name}/${partition.partitionId}`),
+    );
   }
 
   async partitionOffsets(topic: string): Promise<PartitionOffsets[]> {

@@ -3,6 +3,7 @@ import { dropDatabase, ensureDatabase, withDatabase } from '@switchyard/infra';
 import { createKafka, EventProducer, KafkaAdmin, TopicNames, type Kafka } from '@switchyard/kafka';
 import pg from 'pg';
 import { inject, test as base } from 'vitest';
+import { acquireTestCluster, type TestCluster } from './cluster.js';
 import { EventCollector } from './collector.js';
 import { testLogger } from './logger.js';
 import { uniqueName } from './wait.js';
@@ -84,5 +85,24 @@ export const test = base.extend<InfraFixtures>({
       return collector;
     });
     await Promise.all(started.map((collector) => collector.stop()));
+  },
+});
+
+/**
+ * The same fixtures on the local 3-node test cluster, plus `cluster` to kill and restart its nodes. Tests using it
+ * take turns (the cluster is held for the whole test), and each gets the cluster back whole when it ends.
+ */
+export const clusterTest = test.extend<{ cluster: TestCluster; brokers: string }>({
+  // eslint-disable-next-line no-empty-pattern -- vitest fixtures must destructure their first parameter
+  cluster: async ({}, use) => {
+    const { cluster, release } = await acquireTestCluster();
+    try {
+      await use(cluster);
+    } finally {
+      await release();
+    }
+  },
+  brokers: async ({ cluster }, use) => {
+    await use(cluster.brokers);
   },
 });

@@ -1,2 +1,3 @@
 export * from './node.js';
-export { test, type InfraFixtures, type TestDatabase, type TestTopics } from './fixtures.js';
+export { acquireTestCluster, TEST_CLUSTER, type TestCluster } from './cluster.js';
+export { clusterTest, test, type InfraFixtures, type TestDatabase, type TestTopics } from './fixtures.js';

@@ -1,4 +1,5 @@
-import { DEFAULT_DATABASE_URL, startLocalBroker, stopLocalBroker, withDatabase } from '@switchyard/infra';
+import { DEFAULT_DATABASE_URL, startLocalKafka, stopLocalKafka, withDatabase } from '@switchyard/infra';
+import { testClusterTeardown } from './cluster.js';
 import { dockerAvailable } from './docker.js';
 
 /** Where the tests' Kafka and Postgres are, and how to let go of them. */
@@ -21,7 +22,8 @@ const POSTGRES_IMAGE = process.env['TESTCONTAINERS_POSTGRES_IMAGE'] ?? 'postgres
  * local Postgres server.
  */
 export async function resolveInfrastructure(env: NodeJS.ProcessEnv = process.env): Promise<Infrastructure> {
-  const teardowns: (() => Promise<unknown>)[] = [];
+  // The broker-failure tests' 3-node cluster starts on first use; stop it at the end if this run started it.
+  const teardowns: (() => Promise<unknown>)[] = [testClusterTeardown()];
   const docker = !env['KAFKA_BROKERS'] || !env['DATABASE_URL'] ? await dockerAvailable() : false;
 
   let kafkaBrokers: string;
@@ -36,10 +38,10 @@ export async function resolveInfrastructure(env: NodeJS.ProcessEnv = process.env
     kafkaSource = 'testcontainers';
     teardowns.push(() => container.stop());
   } else {
-    const broker = await startLocalBroker({ name: 'local' });
+    const broker = await startLocalKafka({ name: 'local' });
     kafkaBrokers = broker.brokers;
     kafkaSource = 'local broker';
-    if (broker.started) teardowns.push(() => stopLocalBroker('local'));
+    if (broker.started) teardowns.push(() => stopLocalKafka('local'));
   }
 
   let postgresUrl: string;

@@ -1,0 +1,132 @@
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import {
+  activeController,
+  killLocalKafkaNode,
+  localKafkaStatus,
+  repoRoot,
+  restartLocalKafkaNode,
+  startLocalKafka,
+  stopLocalKafka,
+} from '@switchyard/infra';
+import { KafkaAdmin, TopicNames, type Kafka } from '@switchyard/kafka';
+import { testLogger } from './logger.js';
+import { waitFor } from './wait.js';
+
+/** The local 3-node cluster the broker-failure tests kill nodes of; started on first use, stopped after the run. */
+export const TEST_CLUSTER = 'test-cluster';
+
+export interface TestCluster {
+  readonly brokers: string;
+  readonly nodeIds: readonly number[];
+  /** SIGKILLs a node, as a crash would. */
+  kill(id: number): Promise<void>;
+  /** Starts a killed node again; resolves once it is registered with the cluster. */
+  restart(id: number): Promise<void>;
+  /** The node that is the active controller now. */
+  activeController(): number;
+  /** A node that is not the active controller (a plain broker, as far as the quorum goes). */
+  someBroker(): number;
+  /** Resolves once every partition of `topics` has all its replicas in sync again. */
+  waitForFullIsr(kafka: Kafka, topics: readonly string[], timeoutMs?: number): Promise<void>;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Tests that kill nodes must not overlap, or one would kill what another counts on: a lock file (its holder's pid)
+ * makes them take turns across vitest's workers. A holder that died without releasing is taken over.
+ */
+async function lock(file: string, timeoutMs: number): Promise<() => void> {
+  mkdirSync(dirname(file), { recursive: true });
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const fd = openSync(file, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => rmSync(file, { force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    let holder: number;
+    try {
+      holder = Number(readFileSync(file, 'utf8'));
+    } catch {
+      continue; // released meanwhile
+    }
+    if (!Number.isInteger(holder) || holder <= 0 || !isAlive(holder)) {
+      rmSync(file, { force: true });
+      continue;
+    }
+    if (Date.now() > deadline) throw new Error(`the test cluster is held by process ${holder} for more than ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/**
+ * Takes the test cluster for one test: starts it if needed (three nodes, free ports), and on release restarts any
+ * node the test left down and waits for it to rejoin, so the next test starts with a whole cluster.
+ */
+export async function acquireTestCluster(): Promise<{ cluster: TestCluster; release: () => Promise<void> }> {
+  const unlock = await lock(join(repoRoot(), '.cache/kafka-data', `${TEST_CLUSTER}.lock`), 10 * 60 * 1000);
+  try {
+    const kafka = await startLocalKafka({ name: TEST_CLUSTER, nodes: 3, port: 0, startTimeoutMs: 90000 });
+    const nodeIds = kafka.nodes.map((node) => node.id);
+    const cluster: TestCluster = {
+      brokers: kafka.brokers,
+      nodeIds,
+      kill: (id) => killLocalKafkaNode(TEST_CLUSTER, id),
+      restart: (id) => restartLocalKafkaNode(TEST_CLUSTER, id),
+      activeController: () => activeController(TEST_CLUSTER),
+      someBroker() {
+        const controller = activeController(TEST_CLUSTER);
+        const running = new Set(localKafkaStatus(TEST_CLUSTER).nodes.flatMap((node) => (node.pid === undefined ? [] : [node.id])));
+        const broker = nodeIds.find((id) => id !== controller && running.has(id));
+        if (broker === undefined) throw new Error('no running node besides the active controller');
+        return broker;
+      },
+      async waitForFullIsr(client, topics, timeoutMs = 60000) {
+        const admin = new KafkaAdmin(client, new TopicNames(''), testLogger);
+        await admin.connect();
+        try {
+          await waitFor(async () => (await admin.underReplicated(topics)).length === 0, {
+            timeoutMs,
+            intervalMs: 250,
+            what: `every replica of ${topics.join(', ')} back in sync`,
+          });
+        } finally {
+          await admin.disconnect();
+        }
+      },
+    };
+    const release = async () => {
+      try {
+        for (const node of localKafkaStatus(TEST_CLUSTER).nodes) {
+          if (node.pid === undefined) await restartLocalKafkaNode(TEST_CLUSTER, node.id);
+        }
+      } finally {
+        unlock();
+      }
+    };
+    return { cluster, release };
+  } catch (error) {
+    unlock();
+    throw error;
+  }
+}
+
+/** For the run's teardown: stops the test cluster if it runs now but did not when the run began. */
+export function testClusterTeardown(): () => Promise<void> {
+  const wasRunning = localKafkaStatus(TEST_CLUSTER).running;
+  return async () => {
+    if (!wasRunning) await stopLocalKafka(TEST_CLUSTER);
+  };
+}
