@@ -22,8 +22,8 @@ class Launcher {
   readonly exited: Promise<number | null>;
   private readonly child: ChildProcess;
 
-  constructor(env: Record<string, string>) {
-    this.child = spawn(process.execPath, [LAUNCHER], { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  constructor(env: Record<string, string>, args: readonly string[] = []) {
+    this.child = spawn(process.execPath, [LAUNCHER, ...args], { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout?.on('data', (chunk: Buffer) => (this.output += chunk.toString('utf8')));
     this.child.stderr?.on('data', (chunk: Buffer) => (this.output += chunk.toString('utf8')));
     this.exited = new Promise((resolve) => this.child.once('close', (code) => resolve(code)));
@@ -159,5 +159,11 @@ describe('the launcher behind npm start', () => {
     const launcher = new Launcher({ SWITCHYARD_SYNC_WORKER_PORT: 'x', LOG_LEVEL: 'chatty' });
     expect(await launcher.exited).toBe(2);
     expect(launcher.output).toMatch(/SWITCHYARD_SYNC_WORKER_PORT: expected a port[\s\S]*LOG_LEVEL: one of/);
+    for (const args of [['--brokers', '2'], ['--brokers'], ['--nodes', '3']]) {
+      const refused = new Launcher({}, args);
+      expect(await refused.exited).toBe(2);
+      expect(refused.output).toContain(args[0] === '--brokers' ? '--brokers: expected 1 or 3' : 'unknown argument: --nodes');
+      expect(refused.output).toContain('usage: npm start');
+    }
   });
 });

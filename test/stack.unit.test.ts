@@ -6,6 +6,7 @@ import {
   formatLogLine,
   generateGithubToken,
   loadLocalStack,
+  localKafkaName,
   redact,
   StackConfigError,
   stackComponents,
@@ -59,6 +60,14 @@ describe('the local stack (npm start)', () => {
     expect(env(findComponent(stack, 'health-monitor'))).toEqual({ ...common, PORT: '8082', HEALTH_TARGETS: 'github=http://127.0.0.1:4010/zen' });
     expect(env(findComponent(stack, 'ws-fanout'))).toEqual({ ...common, PORT: '8083' });
     expect(stack).toMatchObject({ kafkaBrokers: '127.0.0.1:9092', databaseUrl: 'postgres://postgres@127.0.0.1:5432/switchyard', topicPrefix: 'switchyard.' });
+  });
+
+  it('with --brokers 3, points every service at all three local nodes, in a cluster of its own name', () => {
+    const { stack, localNodes } = loadLocalStack({}, TOKEN, { localNodes: 3 });
+    expect(localNodes).toBe(3);
+    for (const service of stack.services) expect(service.env['KAFKA_BROKERS']).toBe('127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096');
+    expect([localKafkaName(1), localKafkaName(3)]).toEqual(['local', 'local-3']);
+    expect(loadLocalStack({ KAFKA_BROKERS: 'kafka:9092' }, TOKEN, { localNodes: 3 }).stack.kafkaBrokers).toBe('kafka:9092');
   });
 
   it('passes each component only variables its own config schema knows, and that config accepts them', () => {

@@ -14,28 +14,16 @@ interface Send {
 }
 
 /**
- * Per-record ages from two timelines: when each send left (with the offsets it got per partition) and when each
+ * Per-record ages from two timelines: when each send left (with where each of its records landed) and when each
  * offset was seen done (`doneAt(partition, offset)`, undefined if never).
  */
-function ages(sends: readonly Send[], doneAt: (partition: number, offset: bigint) => number | undefined, ends: Map<number, bigint>): number[] {
+function ages(sends: readonly Send[], doneAt: (partition: number, offset: bigint) => number | undefined): number[] {
   const out: number[] = [];
-  const byPartition = new Map<number, { base: bigint; sentAt: number }[]>();
   for (const send of sends) {
-    for (const ack of send.acknowledged) {
-      const list = byPartition.get(ack.partition) ?? [];
-      list.push({ base: BigInt(ack.baseOffset), sentAt: send.sentAt });
-      byPartition.set(ack.partition, list);
+    for (const record of send.acknowledged) {
+      const done = doneAt(record.partition, BigInt(record.offset));
+      if (done !== undefined) out.push(done - send.sentAt);
     }
-  }
-  for (const [partition, list] of byPartition) {
-    list.sort((a, b) => (a.base < b.base ? -1 : 1));
-    list.forEach((entry, index) => {
-      const end = list[index + 1]?.base ?? ends.get(partition) ?? entry.base + 1n;
-      for (let offset = entry.base; offset < end; offset += 1n) {
-        const done = doneAt(partition, offset);
-        if (done !== undefined) out.push(done - entry.sentAt);
-      }
-    });
   }
   return out;
 }
@@ -109,13 +97,8 @@ export default defineBenchmark({
       polling = false;
       await poller;
 
-      const ends = new Map((await bench.admin.partitionOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
-      const committedAge = ages(
-        sends,
-        (partition, offset) => positions.find((sample) => (sample.next.get(partition) ?? 0n) > offset)?.at,
-        ends,
-      );
-      const deliveredAge = ages(sends, (partition, offset) => received.get(`${partition}/${offset}`), ends);
+      const committedAge = ages(sends, (partition, offset) => positions.find((sample) => (sample.next.get(partition) ?? 0n) > offset)?.at);
+      const deliveredAge = ages(sends, (partition, offset) => received.get(`${partition}/${offset}`));
       const committed = summarize(committedAge);
       const delivered = summarize(deliveredAge);
       return {

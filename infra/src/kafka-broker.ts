@@ -275,6 +275,7 @@ async function formatCluster(name: string, nodes: number, port: number, libs: st
       port === 0 ? [await freePort(), await freePort()] : [port + 2 * (id - 1), port + 2 * (id - 1) + 1];
     cluster.nodes.push({ id, port: clientPort, controllerPort });
   }
+  for (const node of cluster.nodes) await assertPortsFree(name, node, port === 0);
   for (const node of cluster.nodes) {
     const p = nodePaths(name, node.id);
     mkdirSync(p.data, { recursive: true });
@@ -298,16 +299,19 @@ function writeNodeConfig(name: string, node: ClusterFile['nodes'][number], clust
   writeFileSync(p.log4j, log4jProperties(p.logFile));
 }
 
-/** Spawns one node's JVM, detached. Refuses when its ports are taken, naming them. */
-async function spawnNode(name: string, node: ClusterFile['nodes'][number], cluster: ClusterFile, heapMb: number, libs: string): Promise<number> {
+/** Refuses, naming the port, when one of a node's ports is taken. */
+async function assertPortsFree(name: string, node: ClusterFile['nodes'][number], portsChosenFree: boolean): Promise<void> {
   for (const port of [node.port, node.controllerPort]) {
     if (!(await portIsFree(port))) {
-      throw new Error(
-        `port ${port} is in use, and Kafka node ${node.id} of '${name}' needs it: stop what holds it (or remove ` +
-          `${clusterDir(name)} to pick other ports)`,
-      );
+      const remedy = portsChosenFree ? ` (or remove ${clusterDir(name)}, and other free ports are chosen)` : '';
+      throw new Error(`port ${port} is in use, and Kafka node ${node.id} of '${name}' needs it: stop what holds it${remedy}`);
     }
   }
+}
+
+/** Spawns one node's JVM, detached. Refuses when its ports are taken, naming them. */
+async function spawnNode(name: string, node: ClusterFile['nodes'][number], cluster: ClusterFile, heapMb: number, libs: string): Promise<number> {
+  await assertPortsFree(name, node, false);
   writeNodeConfig(name, node, cluster);
   const p = nodePaths(name, node.id);
   const out = openSync(p.logFile, 'a');

@@ -41,12 +41,23 @@ const ROUTINE_ERRORS = [
   'There is no leader for this topic-partition',
 ];
 
-function kafkaLogCreator(logger: KafkaLogger) {
+/** Whether an error is one kafkajs meets routinely while a cluster starts or moves leaders, and retries by itself. */
+export function isRoutineKafkaError(text: string): boolean {
+  return ROUTINE_ERRORS.some((routine) => text.includes(routine));
+}
+
+/**
+ * kafkajs reports a consumer's restart in two ERROR lines with a stack ("Crash: …", "Restarting the consumer in …");
+ * EventConsumer says it in one line of its own at the level the cause deserves, so those go to `debug`.
+ */
+const RESTART_LINES = ['Crash: ', 'Restarting the consumer in '];
+
+export function kafkaLogCreator(logger: KafkaLogger) {
   return () =>
     ({ level, log }: LogEntry): void => {
       const { message, timestamp: _timestamp, logger: _name, ...fields } = log as LogEntry['log'] & { logger?: string };
       const error = typeof fields['error'] === 'string' ? fields['error'] : '';
-      const routine = ROUTINE_ERRORS.some((text) => error.includes(text));
+      const routine = isRoutineKafkaError(error) || RESTART_LINES.some((prefix) => message.startsWith(prefix));
       const name = routine ? 'debug' : (levelNames[level] ?? 'info');
       logger[name]({ component: 'kafka', ...fields }, message);
     };

@@ -1,6 +1,6 @@
 import { decodeEvent, type DecodeResult, type TopicEvent, type TopicSpec } from '@switchyard/events';
 import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
-import type { KafkaLogger } from './client.js';
+import { isRoutineKafkaError, type KafkaLogger } from './client.js';
 import { KafkaError } from './errors.js';
 import type { TopicNames } from './topic-names.js';
 
@@ -139,7 +139,15 @@ export class EventConsumer<T extends TopicSpec> {
     this.consumer.on(events.CRASH, ({ payload }) => {
       this.joined = false;
       if (payload.restart) {
-        options.logger.warn({ component: 'kafka', err: payload.error }, 'consumer crashed; kafkajs restarts it');
+        if (isRoutineKafkaError(payload.error.message)) {
+          // A group coordinator still loading (a fresh cluster) or moving (a broker gone): joining again is the fix.
+          options.logger.info(
+            { component: 'kafka', groupId: options.groupId, reason: payload.error.message },
+            'consumer group not ready yet; joining again shortly',
+          );
+        } else {
+          options.logger.warn({ component: 'kafka', groupId: options.groupId, err: payload.error }, 'consumer stopped on an error; kafkajs restarts it');
+        }
         return;
       }
       this.running = false;

@@ -34,36 +34,76 @@ const compressions = {
   snappy: CompressionTypes.Snappy,
 } as const;
 
-/** Where a produce request's records landed: per partition, the offset of the first one. */
+/** Where one record landed. */
 export interface Acknowledged {
   readonly topic: string;
   readonly partition: number;
-  readonly baseOffset: string;
+  readonly offset: string;
 }
 
 export interface RawRecord {
   key: Buffer | string | null;
   value: Buffer | string | null;
   headers: Record<string, string | Buffer>;
+  /** A partition of the caller's choosing; by default the key's (murmur2, as Kafka's Java client). */
+  partition?: number;
+}
+
+type TopicRecords = { topic: string; messages: readonly RawRecord[] };
+
+/** A caller's records waiting for (or riding in) a produce request, and how to tell the caller. */
+interface Pending {
+  readonly topicMessages: readonly TopicRecords[];
+  readonly bytes: number;
+  readonly resolve: (acknowledged: Acknowledged[]) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** A produce request carries records of several callers up to about this many value bytes (Kafka takes 1 MiB per batch). */
+const MAX_REQUEST_BYTES = 512 * 1024;
+
+function byteLength(value: Buffer | string | null): number {
+  if (value === null) return 0;
+  return typeof value === 'string' ? Buffer.byteLength(value) : value.length;
 }
 
 /**
  * Produces catalog events: the Kafka key comes from the topic's `keyOf`, the value is the structured CloudEvent,
  * and sends wait for all in-sync replicas (acks = -1) with the idempotent producer, so a retried send never
  * duplicates a record.
+ *
+ * One produce request is in flight at a time; sends made meanwhile wait and go together in the next one, as the
+ * Java client's accumulator does. kafkajs's idempotent producer numbers each partition's records per request and
+ * takes the numbers back when a request fails, so two requests in flight at once could be given the same numbers
+ * after a partial failure, and the broker would drop the second as a duplicate while acknowledging it
+ * (docs/adr/0003-kafka-client.md). Coalescing also sends fewer, larger requests under concurrency.
  */
 export class EventProducer {
   private readonly producer: Producer;
   private readonly names: TopicNames;
   private readonly validate: boolean;
   private readonly compression: CompressionTypes;
+  /** The partition kafkajs chose for each record object of the request in flight. */
+  private readonly partitionOf = new WeakMap<object, number>();
+  private queue: Pending[] = [];
+  /** The loop sending the queue, while it runs. */
+  private flushing: Promise<void> | undefined;
   private connected = false;
 
   constructor(kafka: Kafka, names: TopicNames, options: EventProducerOptions = {}) {
+    const partitionOf = this.partitionOf;
     this.producer = kafka.producer({
       idempotent: true,
       maxInFlightRequests: 5,
-      createPartitioner: Partitioners.DefaultPartitioner,
+      // The default partitioner, recording its choice so that each record's offset can be told to its sender.
+      createPartitioner: () => {
+        const partitioner = Partitioners.DefaultPartitioner();
+        return (args) => {
+          const partition = partitioner(args);
+          partitionOf.set(args.message, partition);
+          return partition;
+        };
+      },
       allowAutoTopicCreation: false,
     });
     this.names = names;
@@ -83,7 +123,9 @@ export class EventProducer {
     this.connected = true;
   }
 
+  /** Waits for the sends already made, then disconnects. */
   async disconnect(): Promise<void> {
+    await this.flushing;
     await this.producer.disconnect();
     this.connected = false;
   }
@@ -104,12 +146,12 @@ export class EventProducer {
     };
   }
 
-  /** Sends events to one topic. */
+  /** Sends events to one topic; resolves with where each landed, in the order given. */
   async send<T extends TopicSpec>(topic: T, events: readonly TopicEventInput<T>[]): Promise<Acknowledged[]> {
     return this.sendBatches([{ topic, events }]);
   }
 
-  /** Sends to several topics in one produce request per broker (e.g. an entity event and a command result). */
+  /** Sends to several topics in one produce request (e.g. an entity event and a command result). */
   async sendBatches(batches: readonly OutgoingBatch[]): Promise<Acknowledged[]> {
     const topicMessages = batches
       .filter((batch) => batch.events.length > 0)
@@ -121,23 +163,81 @@ export class EventProducer {
     return this.sendRaw(topicMessages);
   }
 
-  /** Sends pre-encoded records (dead letters, benchmarks, tests that need malformed bytes). */
-  async sendRaw(topicMessages: readonly { topic: string; messages: readonly RawRecord[] }[]): Promise<Acknowledged[]> {
+  /**
+   * Sends pre-encoded records (dead letters, benchmarks, tests that need malformed bytes); resolves once Kafka has
+   * acknowledged all of them, with where each landed, in the order given.
+   */
+  sendRaw(topicMessages: readonly TopicRecords[]): Promise<Acknowledged[]> {
+    const bytes = topicMessages.reduce((sum, { messages }) => sum + messages.reduce((total, message) => total + byteLength(message.value), 0), 0);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ topicMessages, bytes, resolve, reject });
+      this.flushing ??= this.flush().finally(() => {
+        this.flushing = undefined;
+      });
+    });
+  }
+
+  /** Sends what is queued, one request at a time, until the queue is empty. */
+  private async flush(): Promise<void> {
+    // Let the sends made in this turn of the event loop join the first request.
+    await Promise.resolve();
+    while (this.queue.length > 0) {
+      let bytes = 0;
+      let take = 0;
+      while (take < this.queue.length && (take === 0 || bytes + this.queue[take]!.bytes <= MAX_REQUEST_BYTES)) {
+        bytes += this.queue[take]!.bytes;
+        take += 1;
+      }
+      const riding = this.queue.splice(0, take);
+      await this.request(riding);
+    }
+  }
+
+  /** One produce request for the records of `riding`; each sender learns its records' offsets, or the error. */
+  private async request(riding: readonly Pending[]): Promise<void> {
+    const merged = new Map<string, RawRecord[]>();
+    for (const pending of riding) {
+      for (const { topic, messages } of pending.topicMessages) {
+        const list = merged.get(topic) ?? [];
+        // Fresh objects: the same record object given twice must still get two partitions' worth of bookkeeping.
+        for (const message of messages) list.push({ ...message });
+        merged.set(topic, list);
+      }
+    }
+    let metadata;
     try {
-      const metadata = await this.producer.sendBatch({
+      metadata = await this.producer.sendBatch({
         acks: -1,
         compression: this.compression,
-        topicMessages: topicMessages.map(({ topic, messages }) => ({
-          topic,
-          messages: [...messages],
-        })),
+        topicMessages: [...merged].map(([topic, messages]) => ({ topic, messages })),
       });
-      return metadata.map((entry) => ({ topic: entry.topicName, partition: entry.partition, baseOffset: entry.baseOffset ?? '0' }));
     } catch (cause) {
-      throw new KafkaError('KFK_PRODUCE_FAILED', `produce failed: ${(cause as Error).message}`, {
-        details: { topics: topicMessages.map((batch) => batch.topic) },
+      const error = new KafkaError('KFK_PRODUCE_FAILED', `produce failed: ${(cause as Error).message}`, {
+        details: { topics: [...merged.keys()] },
         cause,
       });
+      for (const pending of riding) pending.reject(error);
+      return;
+    }
+    // A partition's records were appended in the order sent, from its base offset on.
+    const base = new Map(metadata.map((entry) => [`${entry.topicName}/${entry.partition}`, BigInt(entry.baseOffset ?? '0')]));
+    const next = new Map<string, bigint>();
+    const cursor = new Map<string, number>();
+    for (const pending of riding) {
+      const acknowledged: Acknowledged[] = [];
+      for (const { topic, messages } of pending.topicMessages) {
+        const from = cursor.get(topic) ?? 0;
+        const count = messages.length;
+        for (const message of merged.get(topic)!.slice(from, from + count)) {
+          const partition = this.partitionOf.get(message) ?? -1;
+          const key = `${topic}/${partition}`;
+          const offset = next.get(key) ?? base.get(key) ?? -1n;
+          next.set(key, offset + 1n);
+          acknowledged.push({ topic, partition, offset: offset.toString() });
+        }
+        cursor.set(topic, from + count);
+      }
+      pending.resolve(acknowledged);
     }
   }
 }

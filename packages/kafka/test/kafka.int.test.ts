@@ -50,6 +50,31 @@ describe('typed producer and consumer', () => {
     await expect(producer.send(topics.entities, [bad])).rejects.toBeInstanceOf(KafkaError);
   });
 
+  test('sends made at once share produce requests, and each learns the exact offset of every record it sent', async ({ topics: t, producer, collect }) => {
+    // 40 callers at once on topics just created (whose partitions may still refuse a first write): the producer
+    // coalesces them into few requests, one in flight at a time.
+    const sends = await Promise.all(
+      Array.from({ length: 40 }, (_, caller) =>
+        producer.sendBatches([
+          { topic: topics.entities, events: Array.from({ length: 25 }, (_, index) => issueEvent(1000 + caller * 25 + index, `caller ${caller}`)) },
+          { topic: topics.commandResults, events: [] },
+        ]),
+      ),
+    );
+    const collector = await collect(topics.entities);
+    const records = await collector.waitForCount(1000);
+    const at = new Map(records.map((record) => [`${record.partition}/${record.offset}`, record]));
+    for (const [caller, acknowledged] of sends.entries()) {
+      expect(acknowledged).toHaveLength(25);
+      acknowledged.forEach((ack, index) => {
+        expect(ack.topic).toBe(t.name(topics.entities));
+        const record = at.get(`${ack.partition}/${ack.offset}`);
+        expect(record?.key?.toString()).toBe(`github:issue:acme/widgets#${1000 + caller * 25 + index}`);
+      });
+    }
+    expect(new Set(sends.flat().map((ack) => `${ack.partition}/${ack.offset}`)).size).toBe(1000);
+  });
+
   test('hands undecodable records to the handler with the reason, and dead-letters them with the original bytes', async ({
     kafka,
     topics: t,
