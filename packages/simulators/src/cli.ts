@@ -22,6 +22,7 @@ const simulator = createGithubSimulator({
   tokens: [config.GITHUB_SIM_TOKEN],
   repos,
   rateLimit: config.GITHUB_SIM_RATE_LIMIT,
+  serverTimeoutMs: config.GITHUB_SIM_SERVER_TIMEOUT_MS,
   logger: {
     level: config.LOG_LEVEL,
     base: { service: 'simulators', simulator: 'github' },

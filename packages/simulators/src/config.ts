@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_DELAY_MS } from './github/faults.js';
 
 /** The repository every simulator run has, for the demo stack and tests. */
 export const DEFAULT_REPO = 'acme/widgets';
@@ -17,6 +18,8 @@ export const SimulatorConfig = z.object({
     .pipe(z.array(FullName))
     .default([]),
   GITHUB_SIM_RATE_LIMIT: z.coerce.number().int().min(1).default(5000),
+  /** How long the simulated GitHub works on a request before answering with its timeout (GitHub: 10 s). */
+  GITHUB_SIM_SERVER_TIMEOUT_MS: z.coerce.number().int().min(1).max(MAX_DELAY_MS).default(10000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 export type SimulatorConfig = z.output<typeof SimulatorConfig>;

@@ -32,7 +32,7 @@ describe('switchyard-simulators CLI', () => {
   it('serves the GitHub API with JSON logs, drops connections in destroy mode, and stops on SIGTERM', async () => {
     assertBuilt(root, 'dist/cli.js');
     const token = `ghp_cli_${Math.random().toString(36).slice(2)}`;
-    const sim = start({ GITHUB_SIM_TOKEN: token, GITHUB_SIM_PORT: '0', GITHUB_SIM_REPOS: 'acme/gadgets' });
+    const sim = start({ GITHUB_SIM_TOKEN: token, GITHUB_SIM_PORT: '0', GITHUB_SIM_REPOS: 'acme/gadgets', GITHUB_SIM_SERVER_TIMEOUT_MS: '100' });
     try {
       const url = await until(() => {
         for (const line of sim.lines) {
@@ -50,6 +50,18 @@ describe('switchyard-simulators CLI', () => {
       });
       expect(created.status).toBe(201);
       expect(((await created.json()) as { number: number }).number).toBe(1);
+
+      // A stall past GITHUB_SIM_SERVER_TIMEOUT_MS is cut off at it with GitHub's timeout answer.
+      await fetch(`${url}/_sim/faults`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ response: 'stall', delayMs: 5000, route: '/zen' }),
+      });
+      const started = performance.now();
+      const timedOut = await fetch(`${url}/zen`);
+      expect(timedOut.status).toBe(502);
+      expect(await timedOut.json()).toEqual({ message: 'Server Error' });
+      expect(performance.now() - started).toBeLessThan(2000);
 
       await fetch(`${url}/_sim/mode`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"mode":"destroy"}' });
       const dropped = await fetch(`${url}/zen`).then(

@@ -9,8 +9,18 @@ describe('simulator config', () => {
       GITHUB_SIM_TOKEN: 'dev-token',
       GITHUB_SIM_REPOS: [],
       GITHUB_SIM_RATE_LIMIT: 5000,
+      GITHUB_SIM_SERVER_TIMEOUT_MS: 10000,
       LOG_LEVEL: 'info',
     });
+  });
+
+  it('takes the server timeout in whole milliseconds, naming the variable when it is bad', () => {
+    expect(loadSimulatorConfig({ GITHUB_SIM_TOKEN: 't', GITHUB_SIM_SERVER_TIMEOUT_MS: '2500' }).GITHUB_SIM_SERVER_TIMEOUT_MS).toBe(2500);
+    for (const value of ['0', '1.5', 'soon', '600001']) {
+      expect(() => loadSimulatorConfig({ GITHUB_SIM_TOKEN: 't', GITHUB_SIM_SERVER_TIMEOUT_MS: value })).toThrow(
+        /GITHUB_SIM_SERVER_TIMEOUT_MS: /,
+      );
+    }
   });
 
   it('parses the repository list', () => {

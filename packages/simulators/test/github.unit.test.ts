@@ -322,6 +322,103 @@ describe('listing issues', () => {
   });
 });
 
+describe('the authenticated user', () => {
+  it('answers GET /user with the token’s user, the same as issues carry, counted and with an ETag', async () => {
+    const clock = manualClock('2026-11-24T05:00:00.900Z');
+    const sim = simulator({ now: clock.now });
+    const response = await sim.app.inject({ method: 'GET', url: '/user', headers: auth });
+    expect(response.statusCode).toBe(200);
+    const user = response.json<{ id: number; url: string }>();
+    expect(user).toMatchObject({
+      login: 'switchyard-bot',
+      id: expect.any(Number),
+      node_id: expect.stringMatching(/^U_/),
+      type: 'User',
+      site_admin: false,
+      name: null,
+      html_url: 'https://github.com/switchyard-bot',
+      created_at: '2026-11-24T05:00:00Z',
+    });
+    expect(user.url).toMatch(/\/users\/switchyard-bot$/);
+    expect(response.headers['x-ratelimit-remaining']).toBe('4999');
+
+    const created = await create(sim, { title: 'mine' });
+    expect(created.json<{ user: unknown }>().user).toMatchObject({ login: 'switchyard-bot', id: user.id });
+
+    const again = await sim.app.inject({ method: 'GET', url: '/user', headers: { ...auth, 'if-none-match': String(response.headers['etag']) } });
+    expect(again.statusCode).toBe(304);
+    expect(again.headers['x-ratelimit-remaining']).toBe('4998');
+  });
+
+  it('is the login given with the token, and 401 without a valid token', async () => {
+    const sim = simulator({ tokens: [TOKEN, { token: 'ghp_other', login: 'Other-Bot' }] });
+    const other = await sim.app.inject({ method: 'GET', url: '/user', headers: { authorization: 'Bearer ghp_other' } });
+    expect(other.json()).toMatchObject({ login: 'Other-Bot' });
+    expect((await sim.app.inject({ method: 'GET', url: '/user' })).json()).toMatchObject({ message: 'Requires authentication' });
+    const bad = await sim.app.inject({ method: 'GET', url: '/user', headers: { authorization: 'Bearer nope' } });
+    expect(bad.statusCode).toBe(401);
+    expect(bad.json()).toMatchObject({ message: 'Bad credentials' });
+  });
+});
+
+describe('finding one’s own issues again (creator)', () => {
+  const other = { authorization: 'Bearer ghp_other' };
+
+  async function seeded() {
+    const clock = manualClock();
+    const sim = simulator({ now: clock.now, tokens: [TOKEN, { token: 'ghp_other', login: 'other-bot' }] });
+    for (const [index, headers] of [auth, other, auth, auth, other].entries()) {
+      await sim.app.inject({ method: 'POST', url: ISSUES, headers, payload: { title: `issue ${index + 1}` } });
+      clock.advance(1);
+    }
+    sim.control.createPullRequest('acme/widgets', { title: 'a PR', login: 'switchyard-bot' }); // number 6
+    await sim.app.inject({ method: 'PATCH', url: `${ISSUES}/3`, headers: auth, payload: { state: 'closed' } });
+    return sim;
+  }
+  const numbers = (response: { json: <T>() => T }) => response.json<{ number: number }[]>().map((issue) => issue.number);
+
+  it('lists only what that login opened, pull requests included, matching the login case-insensitively', async () => {
+    const sim = await seeded();
+    const mine = await sim.app.inject({
+      method: 'GET',
+      url: `${ISSUES}?creator=Switchyard-BOT&state=all&sort=created&direction=desc`,
+      headers: auth,
+    });
+    expect(mine.statusCode).toBe(200);
+    expect(numbers(mine)).toEqual([6, 4, 3, 1]);
+    const open = await sim.app.inject({ method: 'GET', url: `${ISSUES}?creator=switchyard-bot`, headers: auth });
+    expect(numbers(open)).toEqual([6, 4, 1]);
+    const theirs = await sim.app.inject({ method: 'GET', url: `${ISSUES}?creator=other-bot&direction=asc`, headers: auth });
+    expect(numbers(theirs)).toEqual([2, 5]);
+  });
+
+  it('keeps creator in the Link headers of every page', async () => {
+    const sim = await seeded();
+    const first = await sim.app.inject({
+      method: 'GET',
+      url: `${ISSUES}?creator=switchyard-bot&state=all&sort=created&direction=desc&per_page=3`,
+      headers: auth,
+    });
+    expect(numbers(first)).toEqual([6, 4, 3]);
+    const next = /<([^>]+)>; rel="next"/.exec(String(first.headers['link']))?.[1];
+    expect(next).toBeDefined();
+    expect(new URL(next!).searchParams.get('creator')).toBe('switchyard-bot');
+    const second = await sim.app.inject({ method: 'GET', url: new URL(next!).pathname + new URL(next!).search, headers: auth });
+    expect(numbers(second)).toEqual([1]);
+    expect(String(second.headers['link'])).toContain('creator=switchyard-bot');
+  });
+
+  it('answers 200 with [] for a login that opened nothing or does not exist', async () => {
+    const sim = await seeded();
+    for (const login of ['octocat', 'no-such-user-anywhere']) {
+      const response = await sim.app.inject({ method: 'GET', url: `${ISSUES}?creator=${login}&state=all`, headers: auth });
+      expect(response.statusCode).toBe(200);
+      expect(response.json()).toEqual([]);
+      expect(response.headers['link']).toBeUndefined();
+    }
+  });
+});
+
 describe('conditional requests', () => {
   it('answers a matching If-None-Match with 304, no body, and does not count it', async () => {
     const sim = simulator();
@@ -494,5 +591,216 @@ describe('fault injection', () => {
     expect(sim.control.pendingFaults()).toEqual([]);
     expect(sim.control.counters().requests).toEqual({});
     expect((await create(sim, { title: 'y' })).json<IssueJson>().number).toBe(1);
+  });
+});
+
+describe('delayed answers', () => {
+  const ROUTE = '/repos/{owner}/{repo}/issues';
+  const since = (started: number) => performance.now() - started;
+
+  it('refuses a stall without delayMs, and delays out of range, naming delayMs', async () => {
+    const sim = simulator();
+    for (const payload of [{ response: 'stall' }, { response: 'stall', delayMs: 600001 }, { response: 503, delayMs: 1.5 }]) {
+      const response = await sim.app.inject({ method: 'POST', url: '/_sim/faults', payload });
+      expect(response.statusCode).toBe(400);
+      expect(response.json()).toMatchObject({ field: 'delayMs' });
+    }
+    expect(() => sim.control.injectFault({ response: 'stall' })).toThrow(/delayMs/);
+    expect(() => createGithubSimulator({ tokens: [TOKEN], serverTimeoutMs: 0 })).toThrow(/serverTimeoutMs/);
+  });
+
+  it('a `before` stall within the server timeout waits, then carries the request out and answers normally', async () => {
+    const sim = simulator({ serverTimeoutMs: 500 });
+    sim.control.injectFault({ response: 'stall', delayMs: 80, method: 'POST', route: ROUTE });
+    const started = performance.now();
+    const pending = create(sim, { title: 'slow' });
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(sim.control.issues('acme/widgets')).toEqual([]); // not yet carried out
+    const response = await pending;
+    expect(since(started)).toBeGreaterThanOrEqual(75);
+    expect(response.statusCode).toBe(201);
+    expect(response.headers['x-ratelimit-remaining']).toBe('4999');
+    expect(sim.control.counters()).toMatchObject({ issuesCreated: 1, responses: { [`POST ${ROUTE}`]: { '201': 1 } } });
+  });
+
+  it('a `before` stall longer than the server timeout has no effect and gets GitHub’s timeout answer at the timeout', async () => {
+    const sim = simulator({ serverTimeoutMs: 50 });
+    sim.control.injectFault({ response: 'stall', delayMs: 200, method: 'POST', route: ROUTE });
+    const started = performance.now();
+    const response = await create(sim, { title: 'never' });
+    const took = since(started);
+    expect(took).toBeGreaterThanOrEqual(45);
+    expect(took).toBeLessThan(180);
+    expect(response.statusCode).toBe(502);
+    expect(response.json()).toEqual({ message: 'Server Error' });
+    expect(response.headers['x-github-request-id']).toEqual(expect.any(String));
+    await new Promise((resolve) => setTimeout(resolve, 200)); // past the stall: still nothing
+    expect(sim.control.issues('acme/widgets')).toEqual([]);
+    expect(sim.control.counters()).toMatchObject({ issuesCreated: 0, responses: { [`POST ${ROUTE}`]: { '502': 1 } } });
+    // Not charged: GitHub never got to the request.
+    const next = await create(sim, { title: 'next' });
+    expect(next.headers['x-ratelimit-remaining']).toBe('4999');
+  });
+
+  it('delays a `before` status or destroy fault by delayMs, without effect', async () => {
+    const sim = simulator();
+    sim.control.injectFault({ response: 503, delayMs: 50, method: 'POST', route: ROUTE });
+    sim.control.injectFault({ response: 'destroy', delayMs: 50, method: 'POST', route: ROUTE });
+    let started = performance.now();
+    expect((await create(sim, { title: 'x' })).statusCode).toBe(503);
+    expect(since(started)).toBeGreaterThanOrEqual(45);
+    started = performance.now();
+    await expect(create(sim, { title: 'x' })).rejects.toMatchObject({ code: 'LIGHT_ECONNRESET' });
+    expect(since(started)).toBeGreaterThanOrEqual(45);
+    expect(sim.control.issues('acme/widgets')).toEqual([]);
+    expect(sim.control.counters().responses[`POST ${ROUTE}`]).toEqual({ '503': 1, destroy: 1 });
+  });
+
+  it('an `after` stall applies the request at once and answers it delayMs later', async () => {
+    const sim = simulator({ serverTimeoutMs: 20 }); // the server timeout does not apply: the work is done
+    sim.control.injectFault({ response: 'stall', delayMs: 80, when: 'after', method: 'POST', route: ROUTE });
+    let answered = false;
+    const started = performance.now();
+    const pending = create(sim, { title: 'late answer' }).finally(() => {
+      answered = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(sim.control.issues('acme/widgets')).toHaveLength(1);
+    expect(sim.control.counters().issuesCreated).toBe(1);
+    expect(answered).toBe(false);
+    const response = await pending;
+    expect(since(started)).toBeGreaterThanOrEqual(75);
+    expect(response.statusCode).toBe(201);
+    expect(response.json()).toMatchObject({ number: 1, title: 'late answer' });
+  });
+
+  it('leaves a client that gave up with the write done (over a real socket)', async () => {
+    const sim = simulator();
+    const url = await sim.listen();
+    sim.control.injectFault({ response: 'stall', delayMs: 2000, when: 'after', method: 'POST', route: ROUTE });
+    const outcome = await fetch(`${url}${ISSUES}`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ title: 'ambiguous' }),
+      signal: AbortSignal.timeout(150),
+    }).then(
+      (response) => `answered ${response.status}`,
+      (error: Error) => error.name,
+    );
+    expect(outcome).toBe('TimeoutError');
+    // The write does not depend on the client waiting (and closing the simulator cuts the stall short).
+    const deadline = performance.now() + 1000;
+    while (sim.control.issues('acme/widgets').length === 0 && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(sim.control.issues('acme/widgets').map((issue) => issue['title'])).toEqual(['ambiguous']);
+  });
+
+  it('ends pending delays when the simulator closes, dropping their connections', async () => {
+    const sim = createGithubSimulator({ tokens: [TOKEN], repos: ['acme/widgets'] });
+    sim.control.injectFault({ response: 'stall', delayMs: 5000 });
+    const pending = create(sim, { title: 'x' });
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const started = performance.now();
+    await sim.close();
+    expect(since(started)).toBeLessThan(1000);
+    await expect(pending).rejects.toMatchObject({ code: 'LIGHT_ECONNRESET' });
+  });
+});
+
+describe('after-faults on every write route', () => {
+  type Write = { name: string; method: 'POST' | 'PATCH'; route: string; url: string; payload: Record<string, unknown>; ok: number };
+  const writes: Write[] = [
+    { name: 'create issue', method: 'POST', route: '/repos/{owner}/{repo}/issues', url: ISSUES, payload: { title: 'new' }, ok: 201 },
+    { name: 'update issue', method: 'PATCH', route: '/repos/{owner}/{repo}/issues/{number}', url: `${ISSUES}/1`, payload: { state: 'closed' }, ok: 200 },
+    { name: 'add comment', method: 'POST', route: '/repos/{owner}/{repo}/issues/{number}/comments', url: `${ISSUES}/1/comments`, payload: { body: 'seen' }, ok: 201 },
+  ];
+  const kinds = [
+    { kind: 'status', fault: { response: 502, delayMs: 20 } },
+    { kind: 'destroy', fault: { response: 'destroy', delayMs: 20 } },
+    { kind: 'stall', fault: { response: 'stall', delayMs: 40 } },
+  ] as const;
+  const cases = writes.flatMap((write) => kinds.map((kind) => ({ ...write, ...kind })));
+
+  /** What the write did to the store, and the counter that records it. */
+  function effect(sim: GithubSimulator, name: string) {
+    const issues = sim.control.issues('acme/widgets');
+    const counters = sim.control.counters();
+    if (name === 'create issue') return { applied: issues.length === 2, counted: counters.issuesCreated === 2 };
+    const issue = issues[0]!;
+    if (name === 'update issue') return { applied: issue['state'] === 'closed', counted: counters.issuesUpdated === 1 };
+    return { applied: issue['comments'] === 1, counted: counters.commentsCreated === 1 };
+  }
+
+  it.each(cases)('$name × $kind: the write is applied and counted, then the answer is replaced, dropped or late', async (write) => {
+    const sim = simulator();
+    await create(sim, { title: 'existing' });
+    expect(effect(sim, write.name)).toEqual({ applied: false, counted: false });
+    // Another route's request does not take the fault.
+    await sim.app.inject({ method: 'GET', url: `${ISSUES}/1`, headers: auth });
+    sim.control.injectFault({ ...write.fault, when: 'after', method: write.method, route: write.route });
+    const key = `${write.method} ${write.route}`;
+    const answeredBefore = sim.control.counters().responses[key] ?? {};
+
+    const started = performance.now();
+    const answer = sim.app.inject({ method: write.method, url: write.url, headers: auth, payload: write.payload });
+    if (write.kind === 'destroy') {
+      await expect(answer).rejects.toMatchObject({ code: 'LIGHT_ECONNRESET' });
+    } else {
+      expect((await answer).statusCode).toBe(write.kind === 'status' ? 502 : write.ok);
+    }
+    expect(performance.now() - started).toBeGreaterThanOrEqual(write.fault.delayMs - 5);
+    expect(effect(sim, write.name)).toEqual({ applied: true, counted: true });
+    const shown = write.kind === 'status' ? '502' : write.kind === 'destroy' ? 'destroy' : String(write.ok);
+    expect(sim.control.counters().responses[key]).toEqual({ ...answeredBefore, [shown]: (answeredBefore[shown] ?? 0) + 1 });
+    expect(sim.control.pendingFaults()).toEqual([]);
+  });
+});
+
+describe('faults under concurrency', () => {
+  const ROUTE = '/repos/{owner}/{repo}/issues';
+
+  it('a fault with count N meets N requests in flight, and their delays overlap', async () => {
+    const sim = simulator();
+    sim.control.injectFault({ response: 'stall', delayMs: 60, count: 5, when: 'after', method: 'POST', route: ROUTE });
+    const started = performance.now();
+    const responses = await Promise.all(Array.from({ length: 5 }, (_, index) => create(sim, { title: `parallel ${index}` })));
+    const took = performance.now() - started;
+    expect(responses.map((response) => response.statusCode)).toEqual([201, 201, 201, 201, 201]);
+    expect(new Set(responses.map((response) => response.json<IssueJson>().number))).toEqual(new Set([1, 2, 3, 4, 5]));
+    expect(took).toBeGreaterThanOrEqual(55);
+    expect(took).toBeLessThan(240); // five in a row would take 300
+    expect(sim.control.pendingFaults()).toEqual([]);
+    expect((await create(sim, { title: 'after' })).statusCode).toBe(201);
+  });
+
+  it.each([
+    ['before', 503, 0],
+    ['after', 502, 4],
+  ] as const)('N `%s` faults are taken by exactly N of N+1 concurrent requests', async (when, status, appliedByFaulted) => {
+    const sim = simulator();
+    sim.control.injectFault({ response: status, count: 4, when, method: 'POST', route: ROUTE });
+    const responses = await Promise.all(Array.from({ length: 5 }, (_, index) => create(sim, { title: `parallel ${index}` })));
+    const statuses = responses.map((response) => response.statusCode).sort();
+    expect(statuses).toEqual([201, status, status, status, status].sort());
+    expect(sim.control.issues('acme/widgets')).toHaveLength(appliedByFaulted + 1);
+    expect(sim.control.counters()).toMatchObject({ issuesCreated: appliedByFaulted + 1, requests: { [`POST ${ROUTE}`]: 5 } });
+    expect(sim.control.pendingFaults()).toEqual([]);
+  });
+
+  it('faults injected over HTTP while requests are held back apply to the requests that come after', async () => {
+    const sim = simulator();
+    sim.control.injectFault({ response: 'stall', delayMs: 80, method: 'POST', route: ROUTE });
+    const held = create(sim, { title: 'held' });
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const injected = await sim.app.inject({
+      method: 'POST',
+      url: '/_sim/faults',
+      payload: { response: 'destroy', when: 'after', method: 'POST', route: ROUTE },
+    });
+    expect(injected.json()).toMatchObject({ response: 'destroy', when: 'after', count: 1 });
+    await expect(create(sim, { title: 'dropped' })).rejects.toMatchObject({ code: 'LIGHT_ECONNRESET' });
+    expect((await held).statusCode).toBe(201);
+    expect(sim.control.issues('acme/widgets').map((issue) => issue['title'])).toEqual(['dropped', 'held']);
   });
 });

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { FaultSpec, SimMode } from './faults.js';
+import { FaultSpec, MAX_DELAY_MS, SimMode } from './faults.js';
 import type { GithubSimulatorControl } from './simulator.js';
 
 /**
@@ -12,7 +12,7 @@ const Name = z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/, 'letters, digits, ".", 
 const AddRepo = z.strictObject({ owner: Name, name: Name, collaborators: z.array(z.string().min(1)).optional() });
 const PullRequest = z.strictObject({ title: z.string().min(1), body: z.string().optional(), login: z.string().min(1).optional() });
 const Mode = z.strictObject({ mode: SimMode });
-const Latency = z.strictObject({ ms: z.number().int().min(0).max(600000) });
+const Latency = z.strictObject({ ms: z.number().int().min(0).max(MAX_DELAY_MS) });
 const RateLimit = z.strictObject({
   token: z.string().min(1),
   limit: z.number().int().min(0).optional(),

@@ -26,6 +26,43 @@ export function renderUser(user: SimUser, urls: UrlBases) {
   };
 }
 
+/**
+ * `GET /user` (https://docs.github.com/rest/users/users#get-the-authenticated-user): the public profile of the
+ * token's user. A simulated user has no profile text, so those fields are null, as on GitHub when unset.
+ */
+export function renderAuthenticatedUser(user: SimUser, urls: UrlBases, profile: { createdAt: Date; publicRepos: number }) {
+  const api = `${urls.api}/users/${user.login}`;
+  const { type, site_admin, ...simple } = renderUser(user, urls);
+  return {
+    ...simple,
+    followers_url: `${api}/followers`,
+    following_url: `${api}/following{/other_user}`,
+    gists_url: `${api}/gists{/gist_id}`,
+    starred_url: `${api}/starred{/owner}{/repo}`,
+    subscriptions_url: `${api}/subscriptions`,
+    organizations_url: `${api}/orgs`,
+    repos_url: `${api}/repos`,
+    events_url: `${api}/events{/privacy}`,
+    received_events_url: `${api}/received_events`,
+    type,
+    site_admin,
+    name: null,
+    company: null,
+    blog: '',
+    location: null,
+    email: null,
+    hireable: null,
+    bio: null,
+    twitter_username: null,
+    public_repos: profile.publicRepos,
+    public_gists: 0,
+    followers: 0,
+    following: 0,
+    created_at: isoSeconds(profile.createdAt),
+    updated_at: isoSeconds(profile.createdAt),
+  };
+}
+
 export function renderLabel(repo: SimRepo, label: SimLabel, urls: UrlBases) {
   return {
     id: label.id,

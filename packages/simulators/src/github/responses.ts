@@ -14,6 +14,7 @@ export const DOCS = {
   createComment: 'https://docs.github.com/rest/issues/comments#create-an-issue-comment',
   listComments: 'https://docs.github.com/rest/issues/comments#list-issue-comments',
   getRepo: 'https://docs.github.com/rest/repos/repos#get-a-repository',
+  getAuthenticatedUser: 'https://docs.github.com/rest/users/users#get-the-authenticated-user',
   rateLimits: 'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api',
   versions: 'https://docs.github.com/rest/about-the-rest-api/api-versions',
 } as const;
@@ -55,6 +56,18 @@ export function notFound(documentationUrl: string = DOCS.root): GithubHttpError 
 
 export function validationFailed(errors: ValidationErrorEntry[], documentationUrl: string): GithubHttpError {
   return new GithubHttpError(422, { message: 'Validation Failed', errors, documentation_url: documentationUrl });
+}
+
+/**
+ * GitHub's answer to a request it took too long over: "If GitHub takes more than 10 seconds to process an API
+ * request, GitHub will terminate the request and you will receive a timeout response and a "Server Error" message"
+ * (https://docs.github.com/rest/using-the-rest-api/troubleshooting-the-rest-api#timeouts). The body is the one
+ * shown at https://docs.github.com/rest/overview/resources-in-the-rest-api#timeouts, `{"message": "Server Error"}`.
+ * The REST docs name no status; the GraphQL docs say the same timeout comes as 502 or 504
+ * (https://docs.github.com/graphql/overview/rate-limits-and-query-limits-for-the-graphql-api#timeouts), so 502.
+ */
+export function serverTimeout(): SimResponse {
+  return { status: 502, body: { message: 'Server Error' } };
 }
 
 export function problemsParsingJson(): GithubHttpError {

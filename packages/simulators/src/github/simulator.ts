@@ -4,7 +4,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyReply, type F
 import { registerControlRoutes } from './control.js';
 import { FaultInjector, type Fault, type FaultSpec, type SimMode } from './faults.js';
 import { HOUR_MS, RateLimiter, rateLimitHeaders, type RateLimitSnapshot } from './rate-limit.js';
-import { renderComment, renderIssue, renderRepo, type UrlBases } from './render.js';
+import { renderAuthenticatedUser, renderComment, renderIssue, renderRepo, type UrlBases } from './render.js';
 import {
   DOCS,
   etagOf,
@@ -13,7 +13,9 @@ import {
   linkHeader,
   problemsParsingJson,
   requestId,
+  serverTimeout,
   validationFailed,
+  wholeSeconds,
   type Headers,
   type SimResponse,
   type ValidationErrorEntry,
@@ -39,6 +41,12 @@ export interface GithubSimulatorOptions {
   readonly baseUrl?: string;
   /** Base of `html_url` fields. */
   readonly htmlUrl?: string;
+  /**
+   * How long the simulated GitHub works on a request before terminating it with its timeout answer (502
+   * `{"message": "Server Error"}`); GitHub's is 10 seconds, the default. Only `stall` faults with `when: "before"`
+   * run into it.
+   */
+  readonly serverTimeoutMs?: number;
   /** fastify logger options (the CLI passes JSON logging); off by default. */
   readonly logger?: FastifyServerOptions['logger'];
 }
@@ -48,8 +56,12 @@ export interface SimCounters {
   readonly requests: Record<string, number>;
   /** Answers by `METHOD /route/{param}` and status (`destroy` for dropped connections). */
   readonly responses: Record<string, Record<string, number>>;
-  /** Issues (not pull requests) created through the API. */
+  /** Issues (not pull requests) created through the API — answered or not. */
   readonly issuesCreated: number;
+  /** Successful `PATCH`es of an issue through the API (whether or not they changed anything) — answered or not. */
+  readonly issuesUpdated: number;
+  /** Comments created through the API — answered or not. */
+  readonly commentsCreated: number;
 }
 
 /** Test control, in process; the same operations are served over HTTP under `/_sim`. */
@@ -86,6 +98,8 @@ export interface GithubSimulator {
 interface Account {
   readonly token: string;
   readonly user: SimUser;
+  /** When the user "signed up": the simulator's start, in whole seconds. */
+  readonly createdAt: Date;
 }
 
 interface Context {
@@ -173,7 +187,10 @@ function parseListQuery(url: URL): ListQuery {
   }
   if (errors.length > 0) throw validationFailed(errors, DOCS.listIssues);
   const labels = (params.get('labels') ?? '').split(',').map((label) => label.trim()).filter(Boolean);
-  return { state, sort, direction, since, labels, ...parsePaging(params) };
+  // `creator`: "The user that created the issue" (DOCS.listIssues). The docs name no error for a login that does
+  // not exist, so any login is a filter, and an unknown one matches nothing.
+  const creator = params.get('creator') || undefined;
+  return { state, sort, direction, since, creator, labels, ...parsePaging(params) };
 }
 
 /** GitHub: `per_page` defaults to 30 and is capped at 100; `page` starts at 1. */
@@ -195,13 +212,24 @@ export function createGithubSimulator(options: GithubSimulatorOptions): GithubSi
   const now = options.now ?? (() => new Date());
   const apiVersions = options.apiVersions ?? ['2022-11-28'];
   const rateLimitStatus = options.rateLimitStatus ?? 403;
+  const serverTimeoutMs = options.serverTimeoutMs ?? 10000;
+  if (!Number.isInteger(serverTimeoutMs) || serverTimeoutMs < 1) {
+    throw new Error('createGithubSimulator: serverTimeoutMs must be a positive integer (milliseconds)');
+  }
   const htmlUrl = options.htmlUrl ?? 'https://github.com';
   let listeningUrl: string | undefined;
 
   let store = new GithubStore(now);
   const limiter = new RateLimiter(options.rateLimit ?? 5000, now, HOUR_MS);
   const faults = new FaultInjector();
-  let counters = { requests: new Map<string, number>(), responses: new Map<string, Map<string, number>>(), issuesCreated: 0 };
+  const zeroCounters = () => ({
+    requests: new Map<string, number>(),
+    responses: new Map<string, Map<string, number>>(),
+    issuesCreated: 0,
+    issuesUpdated: 0,
+    commentsCreated: 0,
+  });
+  let counters = zeroCounters();
 
   const accounts = new Map<string, Account>();
   const tokenLogins = options.tokens.map((entry) => (typeof entry === 'string' ? DEFAULT_LOGIN : (entry.login ?? DEFAULT_LOGIN)));
@@ -213,7 +241,7 @@ export function createGithubSimulator(options: GithubSimulatorOptions): GithubSi
     options.tokens.forEach((entry, index) => {
       const token = typeof entry === 'string' ? entry : entry.token;
       if (token.length === 0) throw new Error('createGithubSimulator: tokens must not be empty');
-      accounts.set(token, { token, user: store.user(tokenLogins[index] ?? DEFAULT_LOGIN) });
+      accounts.set(token, { token, user: store.user(tokenLogins[index] ?? DEFAULT_LOGIN), createdAt: wholeSeconds(now()) });
     });
     for (const fullName of options.repos ?? []) store.addRepo(...splitFullName(fullName), collaborators);
   }
@@ -232,10 +260,11 @@ export function createGithubSimulator(options: GithubSimulatorOptions): GithubSi
   const issueBase = '/repos/{owner}/{repo}/issues';
   const repoOf = (context: Context, docs: string): SimRepo =>
     store.repo(context.params['owner'] ?? '', context.params['repo'] ?? '', docs);
-  const actor = (context: Context): SimUser => {
+  const accountOf = (context: Context): Account => {
     if (context.account === undefined) throw new Error('route needs an account');
-    return context.account.user;
+    return context.account;
   };
+  const actor = (context: Context): SimUser => accountOf(context).user;
 
   const routes: RouteSpec[] = [
     {
@@ -255,6 +284,18 @@ export function createGithubSimulator(options: GithubSimulatorOptions): GithubSi
         const { resource: _resource, ...rate } = core;
         const other = (limit: number) => ({ limit, remaining: limit, reset: core.reset, used: 0 });
         return json(200, { resources: { core: rate, search: other(30), graphql: other(5000) }, rate });
+      },
+    },
+    {
+      method: 'GET',
+      route: '/user',
+      auth: 'required',
+      counted: true,
+      handler: (context) => {
+        const account = accountOf(context);
+        const login = account.user.login.toLowerCase();
+        const publicRepos = store.listRepos().filter((repo) => repo.owner.login.toLowerCase() === login).length;
+        return json(200, renderAuthenticatedUser(account.user, context.urls, { createdAt: account.createdAt, publicRepos }));
       },
     },
     {
@@ -314,7 +355,9 @@ export function createGithubSimulator(options: GithubSimulatorOptions): GithubSi
       handler: (context) => {
         const repo = repoOf(context, DOCS.updateIssue);
         const issue = store.issue(repo, context.params['number'] ?? '', DOCS.updateIssue);
-        return json(200, renderIssue(repo, store.updateIssue(repo, issue, actor(context), context.body()), context.urls));
+        const updated = store.updateIssue(repo, issue, actor(context), context.body());
+        counters.issuesUpdated += 1;
+        return json(200, renderIssue(repo, updated, context.urls));
       },
     },
     {
@@ -326,6 +369,7 @@ export function createGithubSimulator(options: GithubSimulatorOptions): GithubSi
         const repo = repoOf(context, DOCS.createComment);
         const issue = store.issue(repo, context.params['number'] ?? '', DOCS.createComment);
         const comment = store.addComment(issue, actor(context), context.body());
+        counters.commentsCreated += 1;
         const rendered = renderComment(repo, issue, comment, context.urls);
         return json(201, rendered, { location: rendered.url });
       },
@@ -367,9 +411,9 @@ export function createGithubSimulator(options: GithubSimulatorOptions): GithubSi
     return account === undefined ? { kind: 'bad' } : { kind: 'ok', account };
   }
 
-  function faultResponse(fault: Fault): SimResponse {
-    const status = fault.response === 'destroy' ? 500 : fault.response;
-    const headers: Headers = fault.retryAfterSeconds === undefined ? {} : { 'retry-after': String(fault.retryAfterSeconds) };
+  /** A status fault's answer; 403 and 429 look like GitHub's secondary rate limit. */
+  function faultResponse(status: number, retryAfterSeconds: number | undefined): SimResponse {
+    const headers: Headers = retryAfterSeconds === undefined ? {} : { 'retry-after': String(retryAfterSeconds) };
     if (status === 403 || status === 429) {
       // A secondary rate limit: GitHub says so in the message and may send retry-after.
       return json(
@@ -385,10 +429,26 @@ export function createGithubSimulator(options: GithubSimulatorOptions): GithubSi
     return json(status, { message: STATUS_CODES[status] ?? 'Server Error', status: String(status) }, headers);
   }
 
+  // Delays end early when the simulator closes, so a long stall never holds up close().
+  const closing = new AbortController();
+
+  /** Waits `ms`; false when the simulator started closing meanwhile (the caller then drops the connection). */
+  async function wait(ms: number): Promise<boolean> {
+    if (ms <= 0) return !closing.signal.aborted;
+    try {
+      await sleep(ms, undefined, { signal: closing.signal });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   function destroy(request: FastifyRequest, reply: FastifyReply, key: string): void {
     count(key, 'destroy');
     reply.hijack();
-    request.raw.socket.destroy();
+    // inject() has no real socket; destroying the response is what makes it reject (LIGHT_ECONNRESET).
+    const socket = request.raw.socket as { destroy?: () => void } | null;
+    if (typeof socket?.destroy === 'function') socket.destroy();
     reply.raw.destroy();
   }
 
@@ -404,6 +464,27 @@ export function createGithubSimulator(options: GithubSimulatorOptions): GithubSi
     }
   }
 
+  /**
+   * A `before` fault: answers (or drops) the request without effect and returns true, or returns false when the
+   * request is to go on — a `stall` that ended within the server timeout.
+   */
+  async function beforeFault(fault: Fault, request: FastifyRequest, reply: FastifyReply, key: string): Promise<boolean> {
+    if (fault.response === 'stall' && (fault.delayMs ?? 0) > serverTimeoutMs) {
+      // GitHub terminates what it has worked on too long; the request has no effect (see serverTimeout()).
+      if (!(await wait(serverTimeoutMs))) destroy(request, reply, key);
+      else await send(reply, key, serverTimeout(), baseHeaders());
+      return true;
+    }
+    if (!(await wait(fault.delayMs ?? 0))) {
+      destroy(request, reply, key);
+      return true;
+    }
+    if (fault.response === 'stall') return false;
+    if (fault.response === 'destroy') destroy(request, reply, key);
+    else await send(reply, key, faultResponse(fault.response, fault.retryAfterSeconds), {});
+    return true;
+  }
+
   async function serve(spec: RouteSpec, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const key = `${spec.method} ${spec.route}`;
     counters.requests.set(key, (counters.requests.get(key) ?? 0) + 1);
@@ -412,10 +493,9 @@ export function createGithubSimulator(options: GithubSimulatorOptions): GithubSi
     if (faults.mode === 'unavailable') {
       return send(reply, key, json(503, { message: 'Service Unavailable', status: '503' }), {});
     }
-    if (faults.latencyMs > 0) await sleep(faults.latencyMs);
+    if (faults.latencyMs > 0 && !(await wait(faults.latencyMs))) return destroy(request, reply, key);
     const before = faults.take(spec.method, spec.route, 'before');
-    if (before?.response === 'destroy') return destroy(request, reply, key);
-    if (before !== undefined) return send(reply, key, faultResponse(before), {});
+    if (before !== undefined && (await beforeFault(before, request, reply, key))) return;
 
     const headers = baseHeaders();
     const version = request.headers['x-github-api-version'];
@@ -506,12 +586,15 @@ export function createGithubSimulator(options: GithubSimulatorOptions): GithubSi
       if (limiter.isExhausted(account.token)) return send(reply, key, rateLimited(), headers);
       limiter.consume(account.token);
     }
+    // The answer as it stands now that the request took effect; an `after` fault may delay, replace or drop it.
+    const snapshot = account === undefined ? undefined : limiter.peek(account.token);
+    const answerHeaders = snapshot === undefined ? headers : { ...headers, ...rateLimitHeaders(snapshot) };
 
     const after = faults.take(spec.method, spec.route, 'after');
-    if (after?.response === 'destroy') return destroy(request, reply, key);
-    if (after !== undefined) return send(reply, key, faultResponse(after), headers);
-    const snapshot = account === undefined ? undefined : limiter.peek(account.token);
-    return send(reply, key, response, snapshot === undefined ? headers : { ...headers, ...rateLimitHeaders(snapshot) });
+    if (after === undefined) return send(reply, key, response, answerHeaders);
+    if (!(await wait(after.delayMs ?? 0)) || after.response === 'destroy') return destroy(request, reply, key);
+    if (after.response === 'stall') return send(reply, key, response, answerHeaders);
+    return send(reply, key, faultResponse(after.response, after.retryAfterSeconds), headers);
   }
 
   // ---- app ------------------------------------------------------------------------------------------------
@@ -522,6 +605,8 @@ export function createGithubSimulator(options: GithubSimulatorOptions): GithubSi
     // Health probes hit /zen every few seconds; their request lines would drown the API calls in the log.
     logController: new LogController({ disableRequestLogging: (request) => request.url === '/zen' }),
   });
+
+  app.addHook('preClose', async () => closing.abort());
 
   app.setNotFoundHandler((_request, reply) => {
     void reply
@@ -586,13 +671,15 @@ export function createGithubSimulator(options: GithubSimulatorOptions): GithubSi
       requests: Object.fromEntries(counters.requests),
       responses: Object.fromEntries([...counters.responses].map(([key, byStatus]) => [key, Object.fromEntries(byStatus)])),
       issuesCreated: counters.issuesCreated,
+      issuesUpdated: counters.issuesUpdated,
+      commentsCreated: counters.commentsCreated,
     }),
     requestCount: (method, route) => counters.requests.get(`${method.toUpperCase()} ${route}`) ?? 0,
     reset: () => {
       seed();
       faults.clear();
       limiter.reset();
-      counters = { requests: new Map(), responses: new Map(), issuesCreated: 0 };
+      counters = zeroCounters();
     },
   };
 

@@ -62,6 +62,8 @@ export interface ListQuery {
   sort: 'created' | 'updated' | 'comments';
   direction: 'asc' | 'desc';
   since: Date | undefined;
+  /** Only items opened by this login (compared case-insensitively, as logins are). */
+  creator: string | undefined;
   labels: string[];
   perPage: number;
   page: number;
@@ -238,6 +240,7 @@ export class GithubStore {
       (issue) =>
         (query.state === 'all' || issue.state === query.state) &&
         (query.since === undefined || issue.updated_at.getTime() >= query.since.getTime()) &&
+        (query.creator === undefined || issue.user.login.toLowerCase() === query.creator.toLowerCase()) &&
         wanted.every((label) => issue.labels.some((name) => name.toLowerCase() === label)),
     );
     const key = (issue: SimIssue) =>
