@@ -15,7 +15,7 @@ import {
 } from '@switchyard/infra';
 import { describe, expect, it } from 'vitest';
 import { loadSimulatorConfig, SimulatorConfig } from '../packages/simulators/src/config.js';
-import { ApiGatewayAdapterConfig, loadApiGatewayAdapterConfig } from '../services/api-gateway-adapter/src/config.js';
+import { adapterVariables, loadApiGatewayAdapterConfig } from '../services/api-gateway-adapter/src/config.js';
 import { HealthMonitorConfig, loadHealthMonitorConfig } from '../services/health-monitor/src/config.js';
 import { loadSyncWorkerConfig, SyncWorkerConfig } from '../services/sync-worker/src/config.js';
 import { loadWsFanoutConfig, WsFanoutConfig } from '../services/ws-fanout/src/config.js';
@@ -25,7 +25,8 @@ const TOKEN = 'ghp_0123456789abcdef0123456789abcdef0123';
 /** Each component's own config loader and the variables its schema knows. */
 const configs: Record<ComponentName, { load: (env: Record<string, string>) => unknown; variables: readonly string[] }> = {
   'github-simulator': { load: loadSimulatorConfig, variables: Object.keys(SimulatorConfig.shape) },
-  'api-gateway-adapter': { load: loadApiGatewayAdapterConfig, variables: Object.keys(ApiGatewayAdapterConfig.shape) },
+  // The adapter also reads each provider's connection variables (GITHUB_TOKEN, GITHUB_API_URL, …).
+  'api-gateway-adapter': { load: loadApiGatewayAdapterConfig, variables: adapterVariables({}) },
   'sync-worker': { load: loadSyncWorkerConfig, variables: Object.keys(SyncWorkerConfig.shape) },
   'health-monitor': { load: loadHealthMonitorConfig, variables: Object.keys(HealthMonitorConfig.shape) },
   'ws-fanout': { load: loadWsFanoutConfig, variables: Object.keys(WsFanoutConfig.shape) },

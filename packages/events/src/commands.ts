@@ -4,9 +4,10 @@ import { entityKey } from './entities.js';
 
 /**
  * Commands are imperative (`github.issue.create`); the events they cause are past tense. A command is a CloudEvent
- * on the commands topic whose `type` is the command type, whose `id` is the command id, and whose subject and
- * Kafka key are the command's target (the entity it acts on, or its parent for creates) so that commands on the
- * same entity run in order.
+ * on the commands topic whose `type` is the command type, whose `id` is the command id, and whose subject is the
+ * command's target (the entity it acts on, or its parent for creates). Its Kafka key is what it must stay in order
+ * with (`orderedBy`): commands on one entity share the entity's key and run in order; a create acts on nothing that
+ * exists yet, so it is keyed by its own id and independent creates in one repository run side by side.
  */
 
 /** The service that carries out a command type; every other service ignores it. */
@@ -15,8 +16,10 @@ export type CommandHandler = 'api-gateway-adapter' | 'sync-worker';
 interface CommandSpec<I extends z.ZodType> {
   readonly handledBy: CommandHandler;
   readonly input: I;
-  /** The entity key the command acts on; also its Kafka key. */
+  /** The entity key the command acts on (its subject). */
   readonly target: (input: z.output<I>) => string;
+  /** Its Kafka key: the target, so commands on one entity run in order; or its own id, for creates. */
+  readonly orderedBy: 'target' | 'command';
   readonly description: string;
 }
 
@@ -63,18 +66,21 @@ export const commandCatalog = {
     handledBy: 'api-gateway-adapter',
     input: GithubIssueCreateInput,
     target: (input) => entityKey('github', 'repository', `${input.owner}/${input.repo}`),
+    orderedBy: 'command',
     description: 'Open an issue (POST /repos/{owner}/{repo}/issues).',
   }),
   'github.issue.update': defineCommand({
     handledBy: 'api-gateway-adapter',
     input: GithubIssueUpdateInput,
     target: (input) => entityKey('github', 'issue', `${input.owner}/${input.repo}#${input.number}`),
+    orderedBy: 'target',
     description: 'Edit, close or reopen an issue (PATCH /repos/{owner}/{repo}/issues/{number}).',
   }),
   'switchyard.projection.rebuild': defineCommand({
     handledBy: 'sync-worker',
     input: ProjectionRebuildInput,
     target: (input) => entityKey('switchyard', 'projection', input.projection),
+    orderedBy: 'target',
     description: 'Rebuild a Postgres projection from offset 0 into a shadow table and swap it in.',
   }),
 } as const;
@@ -84,6 +90,12 @@ export type CommandInput<T extends CommandType> = z.output<CommandCatalog[T]['in
 
 export function isCommandType(type: string): type is CommandType {
   return Object.hasOwn(commandCatalog, type);
+}
+
+/** A command's Kafka key: its target when it must stay in order with others on that entity, else its own id. */
+export function commandKey(command: { readonly id: string; readonly type: string; readonly subject?: string | undefined }): string {
+  const ordered = isCommandType(command.type) && commandCatalog[command.type].orderedBy === 'target';
+  return ordered ? (command.subject ?? command.id) : command.id;
 }
 
 /**

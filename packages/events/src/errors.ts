@@ -10,6 +10,8 @@ export interface ErrorCodeSpec {
   readonly meaning: string;
   /** What to do about it, for docs/errors.md. */
   readonly fix: string;
+  /** The HTTP status of an answer carrying this code, where the default rule (service-runtime's http.ts) does not fit. */
+  readonly http?: number;
 }
 
 export type ErrorRegistry<C extends string = string> = Readonly<Record<C, ErrorCodeSpec>>;
@@ -33,6 +35,8 @@ export class SwitchyardError<C extends string = string> extends Error {
   readonly code: C;
   readonly retriable: boolean;
   readonly details: Readonly<Record<string, unknown>>;
+  /** The HTTP status the registry assigns the code, if it assigns one. */
+  readonly httpStatus: number | undefined;
 
   constructor(
     registry: ErrorRegistry<C>,
@@ -45,6 +49,7 @@ export class SwitchyardError<C extends string = string> extends Error {
     this.code = code;
     this.retriable = options.retriable ?? registry[code].retriable;
     this.details = options.details ?? {};
+    this.httpStatus = registry[code].http;
   }
 
   /** The offending field's path, when the error is about one (`input.title`, `data.version`). */

@@ -6,6 +6,7 @@ export * from './envelope.js';
 export * from './errors.js';
 export * from './health.js';
 export * from './ids.js';
+export * from './positions.js';
 export * from './results.js';
 export * from './topics.js';
 export * from './version.js';

@@ -19,12 +19,21 @@ export const CommandError = z.object({
 });
 export type CommandError = z.infer<typeof CommandError>;
 
+/** Where an event is on its topic (within the deployment's prefix). */
+export const LogPosition = z.object({
+  partition: z.number().int().nonnegative(),
+  offset: z.string().regex(/^\d+$/, 'expected a Kafka offset'),
+});
+export type LogPosition = z.infer<typeof LogPosition>;
+
 export const EntityRef = z.object({
   key: z.string().min(1),
   source: z.string().min(1),
   entityType: z.string().min(1),
   entityId: z.string().min(1),
   version: EntityVersion,
+  /** Where the entity event with this state is on the entities topic, so a reader can wait for its projection. */
+  position: LogPosition.optional(),
 });
 export type EntityRef = z.infer<typeof EntityRef>;
 
@@ -36,6 +45,13 @@ const resultData = (status: CommandStatus) =>
     status: z.literal(status),
     /** How many attempts the handler made against the external API. */
     attempts: z.number().int().nonnegative().optional(),
+    /**
+     * On `accepted`: which attempt starts now (1 for the first). A write the provider cannot repeat safely gets an
+     * `accepted` before every attempt, so whoever takes the command over knows when the last one began.
+     */
+    attempt: z.number().int().positive().optional(),
+    /** On `succeeded`: the entity was found at the provider (an earlier attempt had carried the command out). */
+    foundExisting: z.boolean().optional(),
     /** The entity the command created or changed. */
     entity: EntityRef.optional(),
     error: CommandError.optional(),

@@ -1,9 +1,10 @@
 import type { z } from 'zod';
 import type { Envelope } from './envelope.js';
-import { commandSchemas } from './commands.js';
+import { commandKey, commandSchemas } from './commands.js';
 import { deadLetterSchemas } from './dead-letters.js';
 import { entityEventSchemas, entityKey } from './entities.js';
 import { apiHealthSchemas } from './health.js';
+import { projectionPositionSchemas } from './positions.js';
 import { commandResultSchemas } from './results.js';
 
 /**
@@ -42,8 +43,8 @@ export const topics = {
     name: 'commands',
     partitions: 6,
     config: { 'cleanup.policy': 'delete', 'retention.ms': String(7 * DAY_MS) },
-    key: "the command's target entity key",
-    keyOf: (command) => command.subject ?? command.id,
+    key: "the command's target entity key, or for a create its command id",
+    keyOf: (command) => commandKey(command),
     schemas: commandSchemas,
   }),
   commandResults: defineTopic({
@@ -71,6 +72,15 @@ export const topics = {
     key: 'the API id',
     keyOf: (event) => event.data.api,
     schemas: apiHealthSchemas,
+  }),
+  projectionPositions: defineTopic({
+    name: 'projection-positions',
+    partitions: 3,
+    // Compacted: the latest committed position of every projection's partition stays.
+    config: { 'cleanup.policy': 'compact' },
+    key: '<projection>/<topic>/<partition>',
+    keyOf: (event) => `${event.data.projection}/${event.data.topic}/${event.data.partition}`,
+    schemas: projectionPositionSchemas,
   }),
   deadLetters: defineTopic({
     name: 'dead-letters',

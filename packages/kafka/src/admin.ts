@@ -221,6 +221,20 @@ export class KafkaAdmin {
     );
   }
 
+  /**
+   * Per partition, the first offset whose record is at or after `timestamp` (epoch ms); the high watermark where
+   * every record is older.
+   */
+  async offsetsAt(topic: string, timestamp: number): Promise<{ partition: number; offset: string }[]> {
+    return this.retrying('KFK_UNAVAILABLE', `reading the offsets of ${topic} at ${new Date(timestamp).toISOString()}`, async () => {
+      const [at, ends] = await Promise.all([this.admin.fetchTopicOffsetsByTimestamp(topic, timestamp), this.admin.fetchTopicOffsets(topic)]);
+      return at.map(({ partition, offset }) => ({
+        partition,
+        offset: BigInt(offset) < 0n ? (ends.find((end) => end.partition === partition)?.high ?? '0') : offset,
+      }));
+    });
+  }
+
   async partitionOffsets(topic: string): Promise<PartitionOffsets[]> {
     return this.retrying('KFK_UNAVAILABLE', `reading the offsets of ${topic}`, async () => {
       const offsets = await this.admin.fetchTopicOffsets(topic);

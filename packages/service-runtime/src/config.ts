@@ -4,11 +4,19 @@ import { RuntimeError } from './errors.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
+export interface ConfigProblem {
+  readonly variable: string;
+  readonly message: string;
+}
+
 /**
- * Parses the environment with one schema whose keys are the variable names. Pure: takes the environment as an
- * argument, so tests pass a plain object. Every problem is reported at once, each naming its variable.
+ * Checks the environment against one schema whose keys are the variable names, collecting every problem. Pure:
+ * takes the environment as an argument, so tests pass a plain object.
  */
-export function loadConfig<S extends z.ZodObject>(schema: S, env: Env): z.output<S> {
+export function checkConfig<S extends z.ZodObject>(
+  schema: S,
+  env: Env,
+): { ok: true; value: z.output<S> } | { ok: false; problems: ConfigProblem[] } {
   const present: Record<string, string> = {};
   for (const key of Object.keys(schema.shape)) {
     const value = env[key];
@@ -16,15 +24,29 @@ export function loadConfig<S extends z.ZodObject>(schema: S, env: Env): z.output
     if (value !== undefined && value !== '') present[key] = value;
   }
   const parsed = schema.safeParse(present);
-  if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.map((issue) => {
-    const variable = issue.path.length > 0 ? String(issue.path[0]) : '(environment)';
-    const missing = issue.code === 'invalid_type' && present[variable] === undefined;
-    return `${variable}: ${missing ? 'required but not set' : issue.message}`;
+  if (parsed.success) return { ok: true, value: parsed.data };
+  return {
+    ok: false,
+    problems: parsed.error.issues.map((issue) => {
+      const variable = issue.path.length > 0 ? String(issue.path[0]) : '(environment)';
+      const missing = issue.code === 'invalid_type' && present[variable] === undefined;
+      return { variable, message: missing ? 'required but not set' : issue.message };
+    }),
+  };
+}
+
+/** The one error for a bad configuration: every problem on its own line, each naming its variable. */
+export function configError(problems: readonly ConfigProblem[]): RuntimeError {
+  return new RuntimeError('RT_CONFIG_INVALID', `invalid configuration:\n  ${problems.map((problem) => `${problem.variable}: ${problem.message}`).join('\n  ')}`, {
+    details: { variables: problems.map((problem) => problem.variable) },
   });
-  throw new RuntimeError('RT_CONFIG_INVALID', `invalid configuration:\n  ${problems.join('\n  ')}`, {
-    details: { variables: parsed.error.issues.map((issue) => String(issue.path[0] ?? '')) },
-  });
+}
+
+/** Parses the environment with one schema; throws RT_CONFIG_INVALID naming every bad variable at once. */
+export function loadConfig<S extends z.ZodObject>(schema: S, env: Env): z.output<S> {
+  const checked = checkConfig(schema, env);
+  if (checked.ok) return checked.value;
+  throw configError(checked.problems);
 }
 
 /** Building blocks for service config schemas. */
@@ -58,16 +80,26 @@ export const env = {
 
 const SECRET_NAME = /(TOKEN|SECRET|PASSWORD|API_KEY|PRIVATE_KEY|CREDENTIAL)/i;
 
-/** The config as it may be logged: secrets replaced, passwords removed from URLs. */
+function describeValue(value: unknown): unknown {
+  if (typeof value === 'string' && /^[a-z][a-z0-9+.-]*:\/\/[^/]*:[^/]*@/i.test(value)) {
+    const url = new URL(value);
+    url.password = '';
+    return url.toString();
+  }
+  if (Array.isArray(value)) return value.map(describeValue);
+  if (value !== null && typeof value === 'object') {
+    const json = (value as { toJSON?: unknown }).toJSON;
+    return describeConfig(typeof json === 'function' ? (json.call(value) as Record<string, unknown>) : (value as Record<string, unknown>));
+  }
+  return value;
+}
+
+/** The config as it may be logged: secrets replaced (at any depth), passwords removed from URLs. */
 export function describeConfig(config: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(config)) {
-    if (SECRET_NAME.test(key)) out[key] = '[redacted]';
-    else if (typeof value === 'string' && /^[a-z][a-z0-9+.-]*:\/\/[^/]*:[^/]*@/i.test(value)) {
-      const url = new URL(value);
-      url.password = '';
-      out[key] = url.toString();
-    } else out[key] = value;
+    if (typeof value === 'function') continue;
+    out[key] = SECRET_NAME.test(key) ? '[redacted]' : describeValue(value);
   }
   return out;
 }

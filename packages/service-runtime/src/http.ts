@@ -18,6 +18,7 @@ export function firstIssue(error: z.ZodError, prefix = ''): { field: string; mes
 
 function statusOf(error: unknown): number {
   if (isSwitchyardError(error)) {
+    if (error.httpStatus !== undefined) return error.httpStatus;
     if (error.code.endsWith('_NOT_FOUND')) return 404;
     if (error.code === 'RT_SHUTTING_DOWN') return 503;
     if (error.code.endsWith('_INVALID') || error.code.endsWith('_REJECTED')) return 400;

@@ -1,5 +1,5 @@
 export { bootService } from './boot.js';
-export { describeConfig, env, loadConfig, loadConfigOrExit, type Env } from './config.js';
+export { checkConfig, configError, describeConfig, env, loadConfig, loadConfigOrExit, type ConfigProblem, type Env } from './config.js';
 export { RuntimeError, runtimeErrors, type RuntimeErrorCode } from './errors.js';
 export { createHttpServer, firstIssue, type ErrorBody } from './http.js';
 export { Lifecycle } from './lifecycle.js';

@@ -1,10 +1,16 @@
 import type { Registry } from '@switchyard/service-runtime';
+import type { ConnectionMetrics } from '@switchyard/connectors';
 import { Counter, Gauge, Histogram } from 'prom-client';
 
 /** The adapter's Prometheus metrics, made once per registry and handed to the parts that record them. */
-export interface AdapterMetrics {
-  /** Commands submitted over HTTP, by type and outcome (`produced`, `invalid`, `unavailable`). */
+export interface AdapterMetrics extends ConnectionMetrics {
+  /**
+   * Commands submitted over HTTP, by type and outcome: `produced`, `replayed` (a repeated Idempotency-Key answered
+   * with the original receipt), `conflict` (the key named another command), `invalid`, `unavailable`.
+   */
   readonly submissions: Counter<'type' | 'outcome'>;
+  /** Commands read again that already had a terminal result (after a crash or rebalance): not carried out again. */
+  readonly redelivered: Counter<'type'>;
   /** Command results produced, by command type and status (accepted, succeeded, failed, rejected). */
   readonly commands: Counter<'type' | 'status'>;
   /** Time from picking a command up to its final result, by type and final status. */
@@ -14,6 +20,8 @@ export interface AdapterMetrics {
   readonly upstreamDuration: Histogram<'connection'>;
   /** 0 closed, 1 open, 2 half-open, 3 isolated (cockatiel's CircuitState). */
   readonly circuitState: Gauge<'connection'>;
+  /** Lookups for a write whose answer was lost, by connection and outcome (`found`, `absent`, `undecided`). */
+  readonly lookups: Counter<'connection' | 'outcome'>;
 }
 
 export function createAdapterMetrics(registry: Registry): AdapterMetrics {
@@ -21,8 +29,20 @@ export function createAdapterMetrics(registry: Registry): AdapterMetrics {
   return {
     submissions: new Counter({
       name: 'switchyard_command_submissions_total',
-      help: 'Commands submitted over HTTP, by type and outcome',
+      help: 'Commands submitted over HTTP, by type and outcome (produced, replayed, conflict, invalid, unavailable)',
       labelNames: ['type', 'outcome'],
+      registers,
+    }),
+    redelivered: new Counter({
+      name: 'switchyard_commands_redelivered_total',
+      help: 'Commands read again that already had a terminal result, so were not carried out again',
+      labelNames: ['type'],
+      registers,
+    }),
+    lookups: new Counter({
+      name: 'switchyard_upstream_lookups_total',
+      help: 'Lookups for a write whose answer was lost, by connection and outcome (found, absent, undecided)',
+      labelNames: ['connection', 'outcome'],
       registers,
     }),
     commands: new Counter({

@@ -1,13 +1,15 @@
 import {
   childTraceparent,
   createEvent,
+  entityKey,
+  type LogPosition,
   type CommandError,
   type CommandStatus,
   type EntityRef,
   type TopicEventInput,
   type Topics,
 } from '@switchyard/events';
-import type { ExecutedEntity } from './executor.js';
+import type { EntityState } from '@switchyard/connectors';
 
 export const SOURCE = 'switchyard/api-gateway-adapter';
 
@@ -40,7 +42,9 @@ type EntityEvent = TopicEventInput<Topics['entities']>;
 
 export interface ResultFields {
   readonly attempts?: number;
+  readonly attempt?: number;
   readonly entity?: EntityRef;
+  readonly foundExisting?: boolean;
   readonly error?: CommandError;
   readonly durationMs?: number;
 }
@@ -60,35 +64,53 @@ export function resultEvent(context: CommandContext, status: CommandStatus, fiel
       commandType: context.commandType,
       status,
       ...(fields.attempts === undefined ? {} : { attempts: fields.attempts }),
+      ...(fields.attempt === undefined ? {} : { attempt: fields.attempt }),
       ...(fields.entity === undefined ? {} : { entity: fields.entity }),
+      ...(fields.foundExisting === undefined ? {} : { foundExisting: fields.foundExisting }),
       ...(fields.error === undefined ? {} : { error: fields.error }),
       ...(fields.durationMs === undefined ? {} : { durationMs: Math.round(fields.durationMs * 1000) / 1000 }),
     },
   });
 }
 
-/** `github.issue.upserted` with the issue's full state as the command's answer reported it. */
-export function entityUpserted(context: CommandContext, entity: ExecutedEntity, connection: string): EntityEvent {
+/** The entity's source and type from its catalog name: `github.issue` → github, issue. */
+function entityParts(entity: EntityState): { source: string; entityType: string } {
+  const dot = entity.entity.indexOf('.');
+  return { source: entity.entity.slice(0, dot), entityType: entity.entity.slice(dot + 1) };
+}
+
+/** `<entity>.upserted` with the entity's full state as the provider reported it in answer to the command. */
+export function entityUpserted(context: CommandContext, entity: EntityState, connection: string, observedAt: Date): EntityEvent {
+  const { source, entityType } = entityParts(entity);
   return createEvent({
-    type: 'github.issue.upserted',
+    type: `${entity.entity}.upserted`,
     source: SOURCE,
-    subject: entity.key,
-    time: entity.observedAt,
+    subject: entityKey(source, entityType, entity.entityId),
+    time: observedAt,
     correlationId: context.correlationId,
     causationId: context.commandId,
     traceparent: context.traceparent,
     entityVersion: entity.version,
     data: {
-      source: entity.source,
-      entityType: entity.entityType,
+      source,
+      entityType,
       entityId: entity.entityId,
       version: entity.version,
       origin: { kind: 'command', id: context.commandId, connection },
       state: entity.state,
     },
-  });
+  }) as EntityEvent;
 }
 
-export function entityRef(entity: ExecutedEntity): EntityRef {
-  return { key: entity.key, source: entity.source, entityType: entity.entityType, entityId: entity.entityId, version: entity.version };
+/** The result's reference to the entity, with where its event landed on the entities topic. */
+export function entityRef(entity: EntityState, position: LogPosition | undefined): EntityRef {
+  const { source, entityType } = entityParts(entity);
+  return {
+    key: entityKey(source, entityType, entity.entityId),
+    source,
+    entityType,
+    entityId: entity.entityId,
+    version: entity.version,
+    ...(position === undefined ? {} : { position }),
+  };
 }

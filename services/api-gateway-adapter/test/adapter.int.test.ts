@@ -1,3 +1,4 @@
+import { commandMarker } from '@switchyard/connectors';
 import { compareVersions, topics as catalog, type TopicEvent, type Topics } from '@switchyard/events';
 import { createKafka, EventProducer, TopicNames } from '@switchyard/kafka';
 import { createLogger, createMetricsRegistry } from '@switchyard/service-runtime';
@@ -6,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
 import { CommandIntake } from '../src/intake.js';
 import { createAdapterMetrics } from '../src/metrics.js';
+import type { CommandsView } from '../src/view.js';
 import { command, postCommand, SIM_TOKEN, startAdapter } from './harness.js';
 
 type ResultEvent = TopicEvent<Topics['commandResults']>;
@@ -21,12 +23,11 @@ function finalResult(commandId: string) {
 
 describe('api-gateway-adapter (in process, real Kafka, simulated GitHub)', () => {
   test('a create command over HTTP yields accepted → succeeded and an upserted event with the issue the simulator stored', async ({
-    kafka,
+    brokers,
     topics,
-    producer,
     collect,
   }) => {
-    const adapter = await startAdapter({ kafka, topics, producer });
+    const adapter = await startAdapter({ brokers, topics });
     try {
       const [commands, results, entities] = await Promise.all([
         collect(catalog.commands),
@@ -55,6 +56,8 @@ describe('api-gateway-adapter (in process, real Kafka, simulated GitHub)', () =>
       const upserted = await entities.waitForEvent((event) => event.causationid === commandId);
       const sent = await commands.waitForEvent((event) => event.id === commandId);
 
+      expect(submitted.headers.get('location')).toBe(`/v1/commands/${commandId}`);
+
       // The command on the topic.
       expect(sent).toMatchObject({
         type: 'github.issue.create',
@@ -71,6 +74,8 @@ describe('api-gateway-adapter (in process, real Kafka, simulated GitHub)', () =>
       ]);
       const stored = adapter.sim.control.issue(REPO, 1);
       expect(stored).toMatchObject({ title: 'Widget jams', labels: [expect.objectContaining({ name: 'bug' })] });
+      // The body carries the command's marker, invisible when rendered, so the issue can be found again.
+      expect(stored?.['body']).toBe(`at 3 rpm\n\n${commandMarker(commandId)}`);
 
       // The entity event carries the full state GitHub answered with: what the simulator stored.
       expect(upserted.type).toBe('github.issue.upserted');
@@ -93,6 +98,9 @@ describe('api-gateway-adapter (in process, real Kafka, simulated GitHub)', () =>
         attempts: 1,
         entity: { key: 'github:issue:acme/widgets#1', source: 'github', entityType: 'issue', entityId: 'acme/widgets#1', version: upserted.data.version },
       });
+      // The result says where the entity event is, so a reader can wait for it to be projected.
+      expect(succeeded.data.entity?.position).toEqual({ partition: record?.partition, offset: record?.offset });
+      expect(succeeded.data.foundExisting).toBeUndefined();
       expect(succeeded.data.durationMs).toBeGreaterThanOrEqual(0);
 
       // Everything the command caused shares its correlation, names it as cause, and continues its trace.
@@ -107,8 +115,8 @@ describe('api-gateway-adapter (in process, real Kafka, simulated GitHub)', () =>
     }
   });
 
-  test('invalid HTTP bodies get 400 naming the field, and nothing reaches the commands topic', async ({ kafka, topics, producer, collect }) => {
-    const adapter = await startAdapter({ kafka, topics, producer });
+  test('invalid HTTP bodies get 400 naming the field, and nothing reaches the commands topic', async ({ brokers, topics, collect }) => {
+    const adapter = await startAdapter({ brokers, topics });
     try {
       const commands = await collect(catalog.commands);
       const cases: [unknown, string, string][] = [
@@ -139,12 +147,12 @@ describe('api-gateway-adapter (in process, real Kafka, simulated GitHub)', () =>
   });
 
   test('a malformed record yields a rejected result and a dead letter, and the next command still succeeds', async ({
-    kafka,
+    brokers,
     topics,
     producer,
     collect,
   }) => {
-    const adapter = await startAdapter({ kafka, topics, producer });
+    const adapter = await startAdapter({ brokers, topics });
     try {
       const [results, deadLetters] = await Promise.all([collect(catalog.commandResults), collect(catalog.deadLetters)]);
       // One partition for all of them, so they are handled in this order.
@@ -214,12 +222,11 @@ describe('api-gateway-adapter (in process, real Kafka, simulated GitHub)', () =>
   });
 
   test('503s are retried and the command succeeds with attempts > 1, the simulator having seen exactly that many calls', async ({
-    kafka,
+    brokers,
     topics,
-    producer,
     collect,
   }) => {
-    const adapter = await startAdapter({ kafka, topics, producer });
+    const adapter = await startAdapter({ brokers, topics });
     try {
       const [results, entities] = await Promise.all([collect(catalog.commandResults), collect(catalog.entities)]);
       adapter.sim.control.injectFault({ response: 503, count: 2, method: 'POST', route: ISSUES_ROUTE });
@@ -237,8 +244,8 @@ describe('api-gateway-adapter (in process, real Kafka, simulated GitHub)', () =>
     }
   });
 
-  test('a 422 fails the command with GitHub’s field, without retrying and without an entity event', async ({ kafka, topics, producer, collect }) => {
-    const adapter = await startAdapter({ kafka, topics, producer });
+  test('a 422 fails the command with GitHub’s field, without retrying and without an entity event', async ({ brokers, topics, collect }) => {
+    const adapter = await startAdapter({ brokers, topics });
     try {
       const [results, entities] = await Promise.all([collect(catalog.commandResults), collect(catalog.entities)]);
       const submitted = await postCommand(adapter.url, { type: 'github.issue.create', input: create('x', { assignees: ['ghost'] }) });
@@ -256,8 +263,8 @@ describe('api-gateway-adapter (in process, real Kafka, simulated GitHub)', () =>
     }
   });
 
-  test('an update closes the issue; its state and version follow the create’s', async ({ kafka, topics, producer, collect }) => {
-    const adapter = await startAdapter({ kafka, topics, producer });
+  test('an update closes the issue; its state and version follow the create’s', async ({ brokers, topics, collect }) => {
+    const adapter = await startAdapter({ brokers, topics });
     try {
       const [results, entities] = await Promise.all([collect(catalog.commandResults), collect(catalog.entities)]);
       const created = await postCommand(adapter.url, { type: 'github.issue.create', input: create('to be closed') });
@@ -279,8 +286,8 @@ describe('api-gateway-adapter (in process, real Kafka, simulated GitHub)', () =>
     }
   });
 
-  test('expired commands and unknown connections are rejected without calling GitHub', async ({ kafka, topics, producer, collect }) => {
-    const adapter = await startAdapter({ kafka, topics, producer, }, { maxAgeMs: 60000 });
+  test('expired commands and unknown connections are rejected without calling GitHub', async ({ brokers, topics, producer, collect }) => {
+    const adapter = await startAdapter({ brokers, topics }, { env: { COMMAND_MAX_AGE_MS: '60000' } });
     try {
       const results = await collect(catalog.commandResults);
       const old = command('github.issue.create', create('from the past'), { now: new Date(Date.now() - 120000) });
@@ -297,13 +304,12 @@ describe('api-gateway-adapter (in process, real Kafka, simulated GitHub)', () =>
     }
   });
 
-  test('a create that times out is not repeated (its outcome is unknown); an update that times out is retried', async ({
-    kafka,
+  test('a create whose answer and lookups all time out ends OUTCOME_UNKNOWN at its deadline; an update that times out is retried', async ({
+    brokers,
     topics,
-    producer,
     collect,
   }) => {
-    const adapter = await startAdapter({ kafka, topics, producer }, { attemptTimeoutMs: 300, maxAttempts: 3 });
+    const adapter = await startAdapter({ brokers, topics }, { env: { COMMAND_ATTEMPT_TIMEOUT_MS: '300', COMMAND_MAX_ATTEMPTS: '3', COMMAND_DEADLINE_MS: '2500', CIRCUIT_FAILURE_THRESHOLD: '100' } });
     try {
       const results = await collect(catalog.commandResults);
       const existing = await adapter.sim.app.inject({
@@ -318,7 +324,9 @@ describe('api-gateway-adapter (in process, real Kafka, simulated GitHub)', () =>
       const created = await postCommand(adapter.url, { type: 'github.issue.create', input: create('slow create') });
       const createResult = await results.waitForEvent(finalResult(String(created.body['commandId'])));
       expect(createResult.data).toMatchObject({ status: 'failed', attempts: 1, error: { code: 'AGW_UPSTREAM_OUTCOME_UNKNOWN', retriable: false } });
+      // Sent once, never again: every lookup (GET /user first) timed out as well.
       expect(adapter.sim.control.requestCount('POST', ISSUES_ROUTE)).toBe(2);
+      expect(adapter.sim.control.requestCount('GET', '/user')).toBeGreaterThan(1);
 
       const updated = await postCommand(adapter.url, {
         type: 'github.issue.update',
@@ -333,13 +341,61 @@ describe('api-gateway-adapter (in process, real Kafka, simulated GitHub)', () =>
     }
   });
 
-  test('rate limits: a short retry-after is waited out, a reset an hour away fails the command at once', async ({
-    kafka,
+  test.for([
+    { name: '502 after it took effect', fault: { response: 502, when: 'after' } },
+    { name: 'a dropped connection after it took effect', fault: { response: 'destroy', when: 'after' } },
+    { name: 'an answer stalled past the attempt timeout', fault: { response: 'stall', delayMs: 1500, when: 'after' } },
+  ] as const)('a create whose answer is lost ($name) is found again, not sent again: one issue, succeeded', async ({ fault }, { brokers, topics, collect }) => {
+    const adapter = await startAdapter({ brokers, topics }, { env: { COMMAND_ATTEMPT_TIMEOUT_MS: '500' } });
+    try {
+      const [results, entities] = await Promise.all([collect(catalog.commandResults), collect(catalog.entities)]);
+      adapter.sim.control.injectFault({ ...fault, method: 'POST', route: ISSUES_ROUTE });
+      const submitted = await postCommand(adapter.url, { type: 'github.issue.create', input: create('lost answer') });
+      const commandId = String(submitted.body['commandId']);
+      const result = await results.waitForEvent(finalResult(commandId));
+      expect(result.data).toMatchObject({ status: 'succeeded', attempts: 1, foundExisting: true, entity: { entityId: 'acme/widgets#1' } });
+      expect(adapter.sim.control.requestCount('POST', ISSUES_ROUTE)).toBe(1);
+      expect(adapter.sim.control.issues(REPO).map((issue) => issue['title'])).toEqual(['lost answer']);
+      const upserted = await entities.waitForEvent((event) => event.causationid === commandId);
+      expect(upserted.data.state).toEqual(adapter.sim.control.issue(REPO, 1));
+      expect(await adapter.registry.getSingleMetricAsString('switchyard_upstream_lookups_total')).toMatch(/outcome="found"[^\n]*\} 1/);
+    } finally {
+      await adapter.stop();
+    }
+  });
+
+  test('a create whose 502 came before it took effect is sent again only once a lookup cannot find it and the provider is done with the first', async ({
+    brokers,
     topics,
-    producer,
     collect,
   }) => {
-    const adapter = await startAdapter({ kafka, topics, producer });
+    const adapter = await startAdapter({ brokers, topics });
+    try {
+      const results = await collect(catalog.commandResults);
+      adapter.sim.control.injectFault({ response: 502, when: 'before', method: 'POST', route: ISSUES_ROUTE });
+      const started = Date.now();
+      const submitted = await postCommand(adapter.url, { type: 'github.issue.create', input: create('second time lucky') });
+      const result = await results.waitForEvent(finalResult(String(submitted.body['commandId'])));
+      expect(result.data).toMatchObject({ status: 'succeeded', attempts: 2 });
+      expect(result.data.foundExisting).toBeUndefined();
+      // The harness's settle time (GITHUB_SETTLE_MS) passed between the two.
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+      expect(adapter.sim.control.requestCount('POST', ISSUES_ROUTE)).toBe(2);
+      expect(adapter.sim.control.issues(REPO)).toHaveLength(1);
+      // An `accepted` before each attempt at a write that must happen once.
+      const accepted = results.events.filter((event) => event.data.commandId === submitted.body['commandId'] && event.data.status === 'accepted');
+      expect(accepted.map((event) => event.data.attempt)).toEqual([1, 2]);
+    } finally {
+      await adapter.stop();
+    }
+  });
+
+  test('rate limits: a short retry-after is waited out, a reset an hour away fails the command at once', async ({
+    brokers,
+    topics,
+    collect,
+  }) => {
+    const adapter = await startAdapter({ brokers, topics });
     try {
       const results = await collect(catalog.commandResults);
       adapter.sim.control.injectFault({ response: 429, retryAfterSeconds: 1, method: 'POST' });
@@ -359,12 +415,11 @@ describe('api-gateway-adapter (in process, real Kafka, simulated GitHub)', () =>
   });
 
   test('the circuit opens after repeated upstream failures, fails fast while open, and closes after a good trial', async ({
-    kafka,
+    brokers,
     topics,
-    producer,
     collect,
   }) => {
-    const adapter = await startAdapter({ kafka, topics, producer }, { circuitFailureThreshold: 2, maxAttempts: 2, circuitHalfOpenAfterMs: 500 });
+    const adapter = await startAdapter({ brokers, topics }, { env: { CIRCUIT_FAILURE_THRESHOLD: '2', COMMAND_MAX_ATTEMPTS: '2', CIRCUIT_HALF_OPEN_AFTER_MS: '500' } });
     try {
       const results = await collect(catalog.commandResults);
       adapter.sim.control.setMode('unavailable');
@@ -394,13 +449,12 @@ describe('api-gateway-adapter (in process, real Kafka, simulated GitHub)', () =>
   });
 
   test('a wrong token fails as unauthorized without retries, and no produced event contains the token', async ({
-    kafka,
+    brokers,
     topics,
-    producer,
     collect,
   }) => {
     const wrongToken = `ghp_wrong_${Math.random().toString(36).slice(2)}`;
-    const adapter = await startAdapter({ kafka, topics, producer }, { token: wrongToken });
+    const adapter = await startAdapter({ brokers, topics }, { env: { GITHUB_TOKEN: wrongToken } });
     try {
       const [commands, results, entities, deadLetters] = await Promise.all([
         collect(catalog.commands),
@@ -432,8 +486,17 @@ describe('api-gateway-adapter HTTP without Kafka', () => {
     const producer = new EventProducer(kafka, new TopicNames('nowhere.'));
     const registry = createMetricsRegistry('api-gateway-adapter-test');
     const metrics = createAdapterMetrics(registry);
-    const intake = new CommandIntake({ producer, connections: ['github'], produceTimeoutMs: 500, metrics });
-    const app = buildApp({ logger: createLogger({ service: 'test', level: 'silent' }), intake, registry, isStopping: () => false, checks: [] });
+    // The view (the adapter's memory of Kafka) knows nothing here; Kafka itself is real and unreachable.
+    const view: Pick<CommandsView, 'get' | 'caughtUp' | 'noteCommand' | 'waitForFinish' | 'waitForPosition'> = {
+      get: () => undefined,
+      caughtUp: async () => {},
+      noteCommand: () => {},
+      waitForFinish: async () => undefined,
+      waitForPosition: async () => false,
+    };
+    const names = new TopicNames('nowhere.');
+    const intake = new CommandIntake({ producer, view, connections: new Map([['github', 'github']]), produceTimeoutMs: 500, metrics });
+    const app = buildApp({ logger: createLogger({ service: 'test', level: 'silent' }), intake, view, names, registry, isStopping: () => false, checks: [] });
     await app.listen({ port: 0, host: '127.0.0.1' });
     try {
       const address = app.server.address();

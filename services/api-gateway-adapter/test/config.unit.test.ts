@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describeConfig } from '@switchyard/service-runtime';
 import { describe, expect, it } from 'vitest';
 import { loadApiGatewayAdapterConfig } from '../src/config.js';
-import { adapterErrors } from '../src/errors.js';
+import { commandErrors } from '@switchyard/api';
 
 const base = {
   KAFKA_BROKERS: '127.0.0.1:9092',
@@ -31,8 +31,31 @@ describe('config', () => {
     expect(() =>
       loadApiGatewayAdapterConfig({ KAFKA_BROKERS: 'kafka', GITHUB_API_URL: 'ftp://x', COMMAND_MAX_ATTEMPTS: 'many', PORT: '70000' }),
     ).toThrow(
-      /PORT: [\s\S]*KAFKA_BROKERS: expected host:port[\s\S]*GITHUB_API_URL: [\s\S]*GITHUB_TOKEN: required but not set[\s\S]*COMMAND_MAX_ATTEMPTS: /,
+      /PORT: [\s\S]*KAFKA_BROKERS: expected host:port[\s\S]*COMMAND_MAX_ATTEMPTS: [\s\S]*GITHUB_TOKEN: required for connection github/,
     );
+  });
+
+  it('reads the default connection per provider and more from CONNECTIONS, naming each bad variable', () => {
+    const config = loadApiGatewayAdapterConfig({
+      ...base,
+      GITHUB_MAX_CONCURRENCY: '4',
+      CONNECTIONS: 'github-acme,ghe',
+      CONNECTION_GITHUB_ACME_PROVIDER: 'github',
+      CONNECTION_GITHUB_ACME_TOKEN: 'ghp_acme',
+      CONNECTION_GHE_PROVIDER: 'github',
+      CONNECTION_GHE_TOKEN: 'ghp_ghe',
+      CONNECTION_GHE_API_URL: 'https://ghe.example.com/api/v3',
+    });
+    expect(config.connections.map(({ name, baseUrl, maxConcurrency }) => ({ name, baseUrl, maxConcurrency }))).toEqual([
+      { name: 'github', baseUrl: 'http://127.0.0.1:4010', maxConcurrency: 4 },
+      { name: 'github-acme', baseUrl: 'https://api.github.com', maxConcurrency: undefined },
+      { name: 'ghe', baseUrl: 'https://ghe.example.com/api/v3', maxConcurrency: undefined },
+    ]);
+    expect(() =>
+      loadApiGatewayAdapterConfig({ ...base, CONNECTIONS: 'Bad Name,ops,ghe', CONNECTION_OPS_PROVIDER: 'jira', CONNECTION_GHE_PROVIDER: 'github' }),
+    ).toThrow(/CONNECTIONS: "Bad Name"[\s\S]*CONNECTION_OPS_PROVIDER: unknown provider "jira"[\s\S]*CONNECTION_GHE_TOKEN: required for connection ghe/);
+    // No connection at all is allowed: provider commands are then rejected, other handlers' commands still taken.
+    expect(loadApiGatewayAdapterConfig({ KAFKA_BROKERS: '127.0.0.1:9092' }).connections).toEqual([]);
   });
 
   it('explains a retry delay that would outlive the group session', () => {
@@ -44,6 +67,8 @@ describe('config', () => {
   it('keeps the token out of the logged config and out of errors', () => {
     const config = loadApiGatewayAdapterConfig(base);
     expect(JSON.stringify(describeConfig(config))).not.toContain(base.GITHUB_TOKEN);
+    expect(JSON.stringify(config)).not.toContain(base.GITHUB_TOKEN);
+    expect(describeConfig(config)['connections']).toEqual([{ name: 'github', provider: 'github', baseUrl: base.GITHUB_API_URL, token: '[redacted]' }]);
     let message = '';
     try {
       loadApiGatewayAdapterConfig({ ...base, KAFKA_BROKERS: '' , GITHUB_TOKEN: base.GITHUB_TOKEN });
@@ -61,9 +86,9 @@ describe('error registry', () => {
     const rows = new Map(
       [...readme.matchAll(/^\| `(AGW_[A-Z_]+)` \| (yes|no) \|/gm)].map((match) => [match[1], match[2] === 'yes']),
     );
-    for (const [code, spec] of Object.entries(adapterErrors)) {
+    for (const [code, spec] of Object.entries(commandErrors)) {
       expect(rows.get(code), `README row for ${code}`).toBe(spec.retriable);
     }
-    expect([...rows.keys()].sort()).toEqual(Object.keys(adapterErrors).sort());
+    expect([...rows.keys()].sort()).toEqual(Object.keys(commandErrors).sort());
   });
 });

@@ -1,132 +1,131 @@
-import { topics as catalog, type CommandType } from '@switchyard/events';
-import { DeadLetters, EventConsumer, type EventProducer, type Kafka } from '@switchyard/kafka';
+import type { CommandType } from '@switchyard/events';
 import { createLogger, createMetricsRegistry, type Registry } from '@switchyard/service-runtime';
-import { createGithubSimulator, type GithubSimulator } from '@switchyard/simulators';
-import { testLogger, uniqueName, waitFor, type TestTopics } from '@switchyard/testkit';
-import { buildApp } from '../src/app.js';
-import { CommandExecutor } from '../src/executor.js';
-import { GithubConnection } from '../src/github/connection.js';
-import { buildCommand, CommandIntake } from '../src/intake.js';
-import { createAdapterMetrics } from '../src/metrics.js';
-import { CommandProcessor } from '../src/processor.js';
+import { createGithubSimulator, type GithubSimulator, type GithubSimulatorOptions } from '@switchyard/simulators';
+import { uniqueName, type TestTopics } from '@switchyard/testkit';
+import { loadApiGatewayAdapterConfig } from '../src/config.js';
+import { buildCommand } from '../src/intake.js';
+import { createAdapter, type Adapter } from '../src/wiring.js';
 
 export const SIM_TOKEN = `ghp_${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
-
-export interface AdapterSettings {
-  token: string;
-  maxAttempts: number;
-  attemptTimeoutMs: number;
-  retryBaseDelayMs: number;
-  retryMaxDelayMs: number;
-  circuitFailureThreshold: number;
-  circuitHalfOpenAfterMs: number;
-  maxAgeMs: number;
-}
 
 export interface AdapterHarness {
   readonly sim: GithubSimulator;
   /** The adapter's HTTP base URL. */
   readonly url: string;
   readonly registry: Registry;
+  readonly adapter: Adapter;
+  /** The shutdown steps main.ts would run on SIGTERM, in order. */
   stop(): Promise<void>;
 }
 
+/** Test defaults: short attempts and delays, lookups for lost answers settled as fast as the simulator allows. */
+const TEST_ENV = {
+  COMMAND_MAX_ATTEMPTS: '4',
+  COMMAND_ATTEMPT_TIMEOUT_MS: '3000',
+  COMMAND_RETRY_BASE_DELAY_MS: '20',
+  COMMAND_RETRY_MAX_DELAY_MS: '2000',
+  COMMAND_LOOKUP_INTERVAL_MS: '100',
+  CIRCUIT_FAILURE_THRESHOLD: '10',
+  CIRCUIT_HALF_OPEN_AFTER_MS: '30000',
+  KAFKA_SESSION_TIMEOUT_MS: '10000',
+  // The simulator ends every request after SIM_SERVER_TIMEOUT_MS, as GitHub does after 10 s: a lost answer is
+  // settled that much sooner.
+  GITHUB_SETTLE_MS: '1000',
+  LOG_LEVEL: 'silent',
+};
+
+/** The simulators' server timeout in these tests (GitHub's is 10 s). */
+export const SIM_SERVER_TIMEOUT_MS = 1000;
+
+/** A lifecycle like main.ts's, without signals: `stop()` runs the registered steps in order; `fatal` fails the test. */
+function testLifecycle() {
+  const steps: { name: string; run: () => Promise<void> | void }[] = [];
+  let stopping = false;
+  const fatals: unknown[] = [];
+  return {
+    fatals,
+    get isStopping() {
+      return stopping;
+    },
+    onStop(name: string, run: () => Promise<void> | void) {
+      steps.push({ name, run });
+    },
+    fatal(error: unknown) {
+      fatals.push(error);
+    },
+    async stop() {
+      stopping = true;
+      for (const step of steps) await step.run();
+    },
+  };
+}
+
 /**
- * The adapter's parts wired as main.ts wires them, on the test's topics and Kafka, calling a GitHub simulator on
- * loopback and answering HTTP on a free port.
+ * The adapter exactly as main.ts wires it (`createAdapter`), on the test's topics and Kafka, calling a GitHub
+ * simulator on loopback (or `simulatorUrl`) and answering HTTP on a free port. `env` overrides its configuration.
  */
 export async function startAdapter(
-  fixtures: { kafka: Kafka; topics: TestTopics; producer: EventProducer },
-  overrides: Partial<AdapterSettings> = {},
+  fixtures: { brokers: string; topics: TestTopics },
+  options: { env?: Record<string, string>; shared?: { sim: GithubSimulator; url: string }; simulator?: Partial<GithubSimulatorOptions> } = {},
 ): Promise<AdapterHarness> {
-  const settings: AdapterSettings = {
-    token: SIM_TOKEN,
-    maxAttempts: 4,
-    attemptTimeoutMs: 3000,
-    retryBaseDelayMs: 20,
-    retryMaxDelayMs: 2000,
-    circuitFailureThreshold: 10,
-    circuitHalfOpenAfterMs: 30000,
-    maxAgeMs: 3600000,
-    ...overrides,
-  };
-  const sim = createGithubSimulator({ tokens: [SIM_TOKEN], repos: ['acme/widgets'] });
-  const simUrl = await sim.listen();
-  const logger = createLogger({ service: 'api-gateway-adapter-test', level: 'silent' });
+  const sim =
+    options.shared?.sim ??
+    createGithubSimulator({ tokens: [SIM_TOKEN], repos: ['acme/widgets'], serverTimeoutMs: SIM_SERVER_TIMEOUT_MS, ...options.simulator });
+  const simUrl = options.shared?.url ?? (await sim.listen());
+  const config = loadApiGatewayAdapterConfig({
+    KAFKA_BROKERS: fixtures.brokers,
+    TOPIC_PREFIX: fixtures.topics.prefix,
+    KAFKA_GROUP_ID: uniqueName('agw-'),
+    PORT: '0',
+    HOST: '127.0.0.1',
+    GITHUB_API_URL: simUrl,
+    GITHUB_TOKEN: SIM_TOKEN,
+    ...TEST_ENV,
+    ...options.env,
+  });
+  const logger = createLogger({ service: 'api-gateway-adapter-test', level: config.LOG_LEVEL });
   const registry = createMetricsRegistry('api-gateway-adapter-test');
-  const metrics = createAdapterMetrics(registry);
-  const groupId = uniqueName('agw-');
-
-  const executor = new CommandExecutor([
-    new GithubConnection({
-      name: 'github',
-      baseUrl: simUrl,
-      token: settings.token,
-      maxConnections: 4,
-      maxAttempts: settings.maxAttempts,
-      attemptTimeoutMs: settings.attemptTimeoutMs,
-      retryBaseDelayMs: settings.retryBaseDelayMs,
-      retryMaxDelayMs: settings.retryMaxDelayMs,
-      circuitFailureThreshold: settings.circuitFailureThreshold,
-      circuitHalfOpenAfterMs: settings.circuitHalfOpenAfterMs,
-      metrics,
-    }),
-  ]);
-  const processor = new CommandProcessor({
-    producer: fixtures.producer,
-    deadLetters: new DeadLetters(fixtures.producer, fixtures.topics.names, { service: 'api-gateway-adapter', group: groupId }),
-    executor,
-    maxAgeMs: settings.maxAgeMs,
-    logger,
-    metrics,
-  });
-  const consumer = new EventConsumer(fixtures.kafka, fixtures.topics.names, {
-    groupId,
-    topics: [catalog.commands],
-    fromBeginning: true,
-    commitToKafka: true,
-    maxWaitTimeMs: 100,
-    partitionsConsumedConcurrently: 3,
-    logger: testLogger,
-    onFatal: (error) => {
-      throw error;
-    },
-  });
-  await consumer.start(processor.handleBatch);
-  await waitFor(() => consumer.isJoined, { what: 'the adapter consumer to join' });
-
-  const intake = new CommandIntake({ producer: fixtures.producer, connections: executor.connectionNames(), produceTimeoutMs: 5000, metrics });
-  const app = buildApp({ logger, intake, registry, isStopping: () => false, checks: [] });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const address = app.server.address();
+  const lifecycle = testLifecycle();
+  const adapter = createAdapter(config, { logger, registry, lifecycle });
+  await adapter.start();
+  const address = adapter.app.server.address();
   const url = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`;
-
   return {
     sim,
     url,
     registry,
+    adapter,
     async stop() {
-      await consumer.stop();
-      await app.close();
-      await executor.close();
-      await sim.close();
+      await lifecycle.stop();
+      if (!options.shared) await sim.close();
+      if (lifecycle.fatals.length > 0) throw lifecycle.fatals[0] as Error;
     },
   };
 }
 
 /** A command envelope as the HTTP intake builds it, for producing straight onto the topic. */
-export function command(type: CommandType, input: unknown, options: { now?: Date; connection?: string } = {}) {
+export function command(type: CommandType, input: unknown, options: { now?: Date; connection?: string; idempotencyKey?: string } = {}) {
   return buildCommand(
     { type, input, ...(options.connection === undefined ? {} : { connection: options.connection }) },
-    { connections: ['github', ...(options.connection === undefined ? [] : [options.connection])], ...(options.now ? { now: options.now } : {}) },
+    {
+      connections: new Map([['github', 'github'], ...(options.connection === undefined ? [] : [[options.connection, 'github'] as const])]),
+      ...(options.now ? { now: options.now } : {}),
+      ...(options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {}),
+    },
   );
 }
 
-export async function postCommand(url: string, body: unknown, headers: Record<string, string> = {}) {
-  const response = await fetch(`${url}/v1/commands`, {
+export interface Answer {
+  readonly status: number;
+  readonly headers: globalThis.Headers;
+  readonly body: Record<string, unknown>;
+}
+
+export async function postCommand(url: string, body: unknown, headers: Record<string, string> = {}, query = ''): Promise<Answer> {
+  const response = await fetch(`${url}/v1/commands${query}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
-  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  return { status: response.status, headers: response.headers, body: (await response.json()) as Record<string, unknown> };
 }

@@ -1,17 +1,17 @@
+import { CommandApiError } from '@switchyard/api';
+import { connectors } from '@switchyard/connectors';
 import { commandCatalog, commandSchemas, isTraceparent, validateEvent, topics } from '@switchyard/events';
 import { describe, expect, it } from 'vitest';
-import { AdapterError } from '../src/errors.js';
-import { ISSUE_COMMAND_TYPES } from '../src/github/issues.js';
-import { buildCommand, HTTP_SOURCE } from '../src/intake.js';
+import { buildCommand, commandIdFor, HTTP_SOURCE } from '../src/intake.js';
 
-const options = { connections: ['github'] };
+const options = { connections: new Map([['github', 'github']]) };
 const create = { owner: 'acme', repo: 'widgets', title: 'Widget jams' };
 
 function refusal(body: unknown): { code: string; field: string | undefined; message: string } {
   try {
     buildCommand(body, options);
   } catch (error) {
-    if (error instanceof AdapterError) return { code: error.code, field: error.field, message: error.message };
+    if (error instanceof CommandApiError) return { code: error.code, field: error.field, message: error.message };
     throw error;
   }
   throw new Error('expected a refusal');
@@ -64,8 +64,51 @@ describe('building commands from HTTP submissions', () => {
     ['an unknown field', { type: 'github.issue.create', input: create, idempotency_key: 'x' }, 'AGW_REQUEST_INVALID', 'idempotency_key'],
     ['a long correlation id', { type: 'github.issue.create', input: create, correlationId: 'x'.repeat(201) }, 'AGW_REQUEST_INVALID', 'correlationId'],
     ['an unconfigured connection', { type: 'github.issue.create', input: create, connection: 'github-enterprise' }, 'AGW_CONNECTION_INVALID', 'connection'],
+    ['an empty idempotency key', { type: 'github.issue.create', input: create, idempotencyKey: '' }, 'AGW_REQUEST_INVALID', 'idempotencyKey'],
   ])('refuses %s naming the field', (_what, body, code, field) => {
     expect(refusal(body)).toMatchObject({ code, field });
+  });
+
+  it('refuses a connection of another provider', () => {
+    const mixed = { connections: new Map([['github', 'github'], ['payments', 'stripe']]) };
+    expect(() => buildCommand({ type: 'github.issue.create', input: create, connection: 'payments' }, mixed)).toThrow(/no github connection named "payments"; configured: github/);
+  });
+
+  it('names a command by caller and Idempotency-Key: the same on every instance, another for another key or caller', () => {
+    const first = buildCommand({ type: 'github.issue.create', input: create }, { ...options, idempotencyKey: 'order-7' });
+    const again = buildCommand({ type: 'github.issue.create', input: create }, { ...options, idempotencyKey: 'order-7' });
+    const inBody = buildCommand({ type: 'github.issue.create', input: create, idempotencyKey: 'order-7' }, options);
+    expect(first.receipt.commandId).toBe(commandIdFor('anonymous', 'order-7'));
+    expect([again.receipt.commandId, inBody.receipt.commandId]).toEqual([first.receipt.commandId, first.receipt.commandId]);
+    expect(first.receipt.commandId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(first.envelope.data.idempotencyKey).toBe('order-7');
+    expect(first.keyed).toBe(true);
+    expect(commandIdFor('anonymous', 'order-8')).not.toBe(first.receipt.commandId);
+    expect(commandIdFor('key-1', 'order-7')).not.toBe(first.receipt.commandId);
+  });
+
+  it('refuses an Idempotency-Key header that cannot be one, or that disagrees with the body', () => {
+    for (const header of ['', ' padded', 'x'.repeat(256), 'tab\there', 'ünicode']) {
+      try {
+        buildCommand({ type: 'github.issue.create', input: create }, { ...options, idempotencyKey: header });
+        throw new Error(`accepted ${JSON.stringify(header)}`);
+      } catch (error) {
+        expect(error, JSON.stringify(header)).toBeInstanceOf(CommandApiError);
+        expect((error as CommandApiError).field).toBe('Idempotency-Key');
+      }
+    }
+    expect(() => buildCommand({ type: 'github.issue.create', input: create, idempotencyKey: 'a' }, { ...options, idempotencyKey: 'b' })).toThrow(
+      /idempotencyKey: differs from the Idempotency-Key header/,
+    );
+  });
+
+  it('keys a create by its own id and an update by its issue, so creates in one repository run side by side', () => {
+    const create1 = buildCommand({ type: 'github.issue.create', input: create }, options).envelope;
+    const create2 = buildCommand({ type: 'github.issue.create', input: create }, options).envelope;
+    const update = buildCommand({ type: 'github.issue.update', input: { owner: 'acme', repo: 'widgets', number: 3, state: 'closed' } }, options).envelope;
+    expect(topics.commands.keyOf(create1 as never)).toBe(create1.id);
+    expect(topics.commands.keyOf(create2 as never)).toBe(create2.id);
+    expect(topics.commands.keyOf(update as never)).toBe('github:issue:acme/widgets#3');
   });
 
   it('refuses a body that is not an object', () => {
@@ -79,10 +122,14 @@ describe('building commands from HTTP submissions', () => {
 });
 
 describe('command routing', () => {
-  it('implements every command type the catalog routes to the adapter', () => {
+  it('has a connector for every command type the catalog routes to the adapter, and each type to one connector', () => {
     const routed = Object.entries(commandCatalog)
       .filter(([, spec]) => spec.handledBy === 'api-gateway-adapter')
       .map(([type]) => type);
-    expect([...ISSUE_COMMAND_TYPES].sort()).toEqual(routed.sort());
+    const implemented = connectors.flatMap((connector) => Object.keys(connector.commands));
+    expect([...implemented].sort()).toEqual(routed.sort());
+    for (const connector of connectors) {
+      for (const type of Object.keys(connector.commands)) expect(type.startsWith(`${connector.provider}.`), type).toBe(true);
+    }
   });
 });

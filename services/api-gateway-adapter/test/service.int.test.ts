@@ -4,7 +4,7 @@ import { topics as catalog, type TopicEvent, type Topics } from '@switchyard/eve
 import { createGithubSimulator } from '@switchyard/simulators';
 import { assertBuilt, freePort, ServiceProcess, test } from '@switchyard/testkit';
 import { describe, expect } from 'vitest';
-import { postCommand } from './harness.js';
+import { postCommand, SIM_SERVER_TIMEOUT_MS } from './harness.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const entry = join(root, 'dist', 'main.js');
@@ -22,7 +22,7 @@ describe('api-gateway-adapter service (built, as a child process)', () => {
   }) => {
     assertBuilt(root, 'dist/main.js');
     const token = `ghp_e2e_${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
-    const sim = createGithubSimulator({ tokens: [token], repos: ['acme/widgets'] });
+    const sim = createGithubSimulator({ tokens: [token], repos: ['acme/widgets'], serverTimeoutMs: SIM_SERVER_TIMEOUT_MS });
     const simUrl = await sim.listen();
     const port = await freePort();
     const [commands, results, entities, deadLetters] = await Promise.all([
@@ -43,6 +43,7 @@ describe('api-gateway-adapter service (built, as a child process)', () => {
         TOPIC_PREFIX: topics.prefix,
         GITHUB_API_URL: simUrl,
         GITHUB_TOKEN: token,
+        GITHUB_SETTLE_MS: String(SIM_SERVER_TIMEOUT_MS),
         COMMAND_RETRY_BASE_DELAY_MS: '20',
       },
     });
@@ -50,9 +51,10 @@ describe('api-gateway-adapter service (built, as a child process)', () => {
       const ready = await fetch(`${service.url}/readyz`);
       expect(await ready.json()).toMatchObject({
         status: 'ready',
-        checks: { kafka: { ok: true }, producer: { ok: true }, consumer: { ok: true } },
+        checks: { kafka: { ok: true }, producer: { ok: true }, 'command view': { ok: true }, consumer: { ok: true } },
       });
 
+      // A 502 before the create took effect: looked for, not found, sent again once GitHub is done with the first.
       sim.control.injectFault({ response: 502, count: 1, method: 'POST', route: '/repos/{owner}/{repo}/issues' });
       const created = await postCommand(service.url, {
         type: 'github.issue.create',
@@ -60,7 +62,7 @@ describe('api-gateway-adapter service (built, as a child process)', () => {
       });
       expect(created.status).toBe(202);
       const invalid = await postCommand(service.url, { type: 'github.issue.create', input: { owner: 'acme', repo: 'widgets' } });
-      expect(invalid).toEqual({
+      expect({ status: invalid.status, body: invalid.body }).toEqual({
         status: 400,
         body: { error: { code: 'AGW_COMMAND_INPUT_INVALID', field: 'input.title', message: expect.any(String), retriable: false } },
       });
@@ -89,11 +91,13 @@ describe('api-gateway-adapter service (built, as a child process)', () => {
 
       expect(await service.stop()).toBe(0);
       const logs = service.logs();
-      expect(logs.find((line) => line['msg'] === 'starting')?.['config']).toMatchObject({ GITHUB_TOKEN: '[redacted]' });
+      expect(logs.find((line) => line['msg'] === 'starting')?.['config']).toMatchObject({
+        connections: [{ name: 'github', provider: 'github', baseUrl: simUrl, token: '[redacted]' }],
+      });
       expect(logs.some((line) => line['msg'] === 'command succeeded')).toBe(true);
       expect(logs.some((line) => line['msg'] === 'shutdown complete' && line['exitCode'] === 0)).toBe(true);
       const stepsInOrder = logs.filter((line) => line['msg'] === 'stopped').map((line) => line['step']);
-      expect(stepsInOrder).toEqual(['consumer', 'producer', 'http', 'upstream', 'admin']);
+      expect(stepsInOrder).toEqual(['consumer', 'http', 'command view', 'producer', 'upstream', 'admin']);
 
       // The token appears nowhere: not in a log line, not in any record on any topic.
       expect(service.lines.length).toBeGreaterThan(20);
