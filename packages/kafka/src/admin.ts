@@ -142,7 +142,9 @@ export class KafkaAdmin {
     const created = new Set<string>();
     const grown = new Set<string>();
     const wanted = specs.map((spec) => ({ spec, name: this.names.name(spec) }));
-    const durability = replicationFor((await this.describeCluster(10000)).brokers);
+    const durability = replicationFor(
+      await this.retrying('KFK_PROVISION_FAILED', 'counting the brokers', async () => (await this.admin.describeCluster()).brokers.length),
+    );
     await this.retrying('KFK_PROVISION_FAILED', 'topic provisioning', async () => {
       const existing = new Set(await this.admin.listTopics());
       const missing = wanted.filter(({ name }) => !existing.has(name));

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 import { ProjectionName } from '@switchyard/events';
-import { createKafka, KafkaAdmin, TopicNames } from '@switchyard/kafka';
+import { createKafka, EventProducer, KafkaAdmin, TopicNames } from '@switchyard/kafka';
 import { createLogger, loadConfigOrExit } from '@switchyard/service-runtime';
+import { Registry } from 'prom-client';
 import { loadSyncWorkerConfig } from './config.js';
 import { createPool } from './db.js';
 import { migrate } from './migrate.js';
 import { readOffsets } from './offsets.js';
+import { PositionPublisher } from './position-publisher.js';
 import { projections } from './projections/index.js';
 import { rebuildProjection } from './rebuild.js';
 
@@ -37,16 +39,27 @@ try {
       process.exitCode = 2;
     } else {
       await migrate(pool);
-      const report = await rebuildProjection({
-        pool,
-        kafka,
-        names,
-        logger,
-        projection: projections[projection.data],
-        retry: { initialMs: config.SYNC_RETRY_INITIAL_MS, maxMs: config.SYNC_RETRY_MAX_MS },
-        onProgress: ({ events }) => logger.info({ events }, 'rebuilding'),
-      });
-      console.log(JSON.stringify(report));
+      const retry = { initialMs: config.SYNC_RETRY_INITIAL_MS, maxMs: config.SYNC_RETRY_MAX_MS };
+      // The positions after the swap are published as the worker publishes its own (the CLI exposes no metrics).
+      const producer = new EventProducer(kafka, names);
+      await producer.connect();
+      const positions = new PositionPublisher({ producer, logger, registry: new Registry(), retry });
+      try {
+        const report = await rebuildProjection({
+          pool,
+          kafka,
+          names,
+          logger,
+          projection: projections[projection.data],
+          retry,
+          positions,
+          onProgress: ({ events }) => logger.info({ events }, 'rebuilding'),
+        });
+        console.log(JSON.stringify(report));
+      } finally {
+        await positions.stop(10000);
+        await producer.disconnect();
+      }
     }
   } else {
     const admin = new KafkaAdmin(kafka, names, logger);

@@ -13,6 +13,7 @@ import type { Logger } from '@switchyard/service-runtime';
 import type pg from 'pg';
 import type { z } from 'zod';
 import { SyncError } from './errors.js';
+import type { PositionPublisher } from './position-publisher.js';
 import { projections } from './projections/index.js';
 import { rebuildProjection, type RebuildReport } from './rebuild.js';
 import type { RetryPolicy } from './retry.js';
@@ -24,6 +25,8 @@ export interface RebuildCommandsOptions {
   readonly names: TopicNames;
   readonly pool: pg.Pool;
   readonly producer: Pick<EventProducer, 'send'>;
+  /** Publishes the live positions after a rebuild's swap. */
+  readonly positions: Pick<PositionPublisher, 'publish'>;
   readonly groupId: string;
   readonly logger: Logger;
   readonly retry: RetryPolicy;
@@ -109,6 +112,7 @@ export class RebuildCommands {
         projection: projections[projection],
         retry: this.options.retry,
         commandId: command.id,
+        positions: this.options.positions,
         onProgress: ({ events }) => {
           logger.info({ projection, events }, 'rebuild progress');
           void heartbeat();

@@ -6,6 +6,7 @@ import { RebuildCommands } from './control.js';
 import { createPool } from './db.js';
 import { registerLagMetric } from './lag.js';
 import { migrate } from './migrate.js';
+import { PositionPublisher } from './position-publisher.js';
 import { projections } from './projections/index.js';
 import { SyncWorker } from './worker.js';
 
@@ -19,6 +20,10 @@ const producer = new EventProducer(kafka, names);
 const pool = createPool(config.DATABASE_URL, config.DB_POOL_SIZE, { synchronousCommit: config.SYNC_SYNCHRONOUS_COMMIT });
 const retry = { initialMs: config.SYNC_RETRY_INITIAL_MS, maxMs: config.SYNC_RETRY_MAX_MS };
 const onFatal = (error: Error) => lifecycle.fatal(error, 'consumer stopped');
+// Committed positions go out on the projection-positions topic through a producer of their own, so that a problem
+// with that topic never holds up dead letters (a producer sends what is queued on it in one request).
+const positionsProducer = new EventProducer(kafka, names);
+const positions = new PositionPublisher({ producer: positionsProducer, logger, registry, retry });
 
 const worker = new SyncWorker({
   kafka,
@@ -26,6 +31,7 @@ const worker = new SyncWorker({
   names,
   pool,
   deadLetters: new DeadLetters(producer, names, { service: SERVICE, group: config.KAFKA_GROUP_ID }),
+  positions,
   groupId: config.KAFKA_GROUP_ID,
   logger,
   registry,
@@ -42,6 +48,7 @@ const rebuilds = new RebuildCommands({
   names,
   pool,
   producer,
+  positions,
   groupId: `${config.KAFKA_GROUP_ID}.rebuild-commands`,
   logger,
   retry,
@@ -71,8 +78,14 @@ const app = buildApp({
 
 lifecycle.onStop('consumer', () => worker.stop());
 lifecycle.onStop('rebuild-commands', () => rebuilds.stop());
+// Best effort within the shutdown budget: a position left unpublished is published by whoever takes the partition next.
+lifecycle.onStop('positions', async () => {
+  await positions.stop(5000);
+});
 lifecycle.onStop('http', () => app.close());
-lifecycle.onStop('producer', () => producer.disconnect());
+lifecycle.onStop('producer', async () => {
+  await Promise.all([producer.disconnect(), positionsProducer.disconnect()]);
+});
 lifecycle.onStop('admin', () => admin.disconnect());
 lifecycle.onStop('postgres', () => pool.end());
 
@@ -82,7 +95,7 @@ try {
   logger.info(migrations, 'migrations done');
   await admin.connect();
   await admin.provision();
-  await producer.connect();
+  await Promise.all([producer.connect(), positionsProducer.connect()]);
   await worker.start();
   await rebuilds.start();
   logger.info({ groupId: config.KAFKA_GROUP_ID }, 'projecting');

@@ -7,6 +7,7 @@ import { applyIsolated, applyPrepared, prepareBatch, type ApplyOutcome } from '.
 import { isDataError } from './db.js';
 import { SyncError } from './errors.js';
 import { ensurePosition, readOffsets, savePosition } from './offsets.js';
+import type { CommittedPosition, PositionPublisher } from './position-publisher.js';
 import { quoteIdent, type Projection, type TableMap } from './projections/types.js';
 import { retryTransient, type RetryPolicy } from './retry.js';
 
@@ -21,6 +22,7 @@ import { retryTransient, type RetryPolicy } from './retry.js';
  *    waits on its next batch), lets the shadow reach exactly those positions, advances the live positions to
  *    what the shadow applied, and swaps each shadow table in by renaming — views that read the live table are
  *    re-pointed and index names kept — then commits. Readers wait at most for that short transaction.
+ * 4. The live positions after the swap are published on the projection-positions topic.
  *
  * The live table is untouched until the swap commits; a failed or interrupted rebuild leaves only a shadow table,
  * dropped by the next rebuild.
@@ -39,6 +41,8 @@ export interface RebuildOptions {
   readonly maxBytesPerPartition?: number;
   /** Gives up (SYNC_REBUILD_FAILED) when the rebuild has not swapped by then; default one hour. */
   readonly timeoutMs?: number;
+  /** Told the live positions once the swap committed, to publish them. */
+  readonly positions?: Pick<PositionPublisher, 'publish'>;
   /** Called every few seconds while the rebuild runs (a command handler heartbeats its batch here). */
   readonly onProgress?: (progress: { events: number }) => void;
 }
@@ -240,8 +244,8 @@ async function runRebuild(options: RebuildOptions, started: number): Promise<Reb
         await client.query('BEGIN');
         await client.query("SET LOCAL lock_timeout = '5s'");
         const lockStarted = performance.now();
-        const { rows } = await client.query<{ topic: string; partition: number; next_offset: string }>(
-          'SELECT topic, partition, next_offset FROM sync_offsets WHERE projection = $1 FOR UPDATE',
+        const { rows } = await client.query<{ topic: string; partition: number; next_offset: string; kafka_cluster: string | null }>(
+          'SELECT topic, partition, next_offset, kafka_cluster FROM sync_offsets WHERE projection = $1 FOR UPDATE',
           [projection.name],
         );
         const locked: Positions = new Map(rows.map((row) => [positionKey(row.topic, row.partition), BigInt(row.next_offset)]));
@@ -251,14 +255,22 @@ async function runRebuild(options: RebuildOptions, started: number): Promise<Reb
         }
         stopped = true;
         await consumer.stop();
+        const swapped: CommittedPosition[] = [];
         for (const row of rows) {
           const reached = shadow.get(positionKey(row.topic, row.partition)) ?? 0n;
+          const partitionOf = { projection: projection.name, topic: row.topic, partition: row.partition, cluster };
           if (reached > BigInt(row.next_offset)) {
-            await savePosition(client, { projection: projection.name, topic: row.topic, partition: row.partition, cluster }, reached.toString());
+            await savePosition(client, partitionOf, reached.toString());
+            swapped.push({ ...partitionOf, nextOffset: reached.toString() });
+          } else if (row.kafka_cluster === cluster && BigInt(row.next_offset) > 0n) {
+            // Left as it was; a position of another cluster's log says nothing about this one and is not published.
+            swapped.push({ ...partitionOf, nextOffset: row.next_offset });
           }
         }
         for (const table of Object.values(liveTables)) await swapTable(client, table, shadowName(table));
         await client.query('COMMIT');
+        // Before anything else, so the live worker's next commits (it was waiting on these rows) are published after.
+        for (const position of swapped) options.positions?.publish(position);
         swapLockMs = performance.now() - lockStarted;
         break;
       } catch (error) {

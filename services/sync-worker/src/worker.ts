@@ -6,6 +6,7 @@ import { Counter, Histogram } from 'prom-client';
 import { applyIsolated, applyPrepared, prepareBatch } from './apply.js';
 import { isDataError } from './db.js';
 import { beginAndLock, saveAndCommit } from './offsets.js';
+import type { PositionPublisher } from './position-publisher.js';
 import { projectionsByTopic, type Projection } from './projections/index.js';
 import { retryTransient, type RetryPolicy } from './retry.js';
 
@@ -16,6 +17,8 @@ export interface SyncWorkerOptions {
   readonly names: TopicNames;
   readonly pool: pg.Pool;
   readonly deadLetters: Pick<DeadLetters, 'send'>;
+  /** Told every position once it is committed, and the stored one when a batch is found behind or ahead of it. */
+  readonly positions: Pick<PositionPublisher, 'publish' | 'retainOnly'>;
   readonly groupId: string;
   readonly logger: Logger;
   readonly registry: Registry;
@@ -71,6 +74,9 @@ class Slots {
  * A transient failure (Postgres unreachable, deadlock) retries the batch with capped exponential backoff while later
  * batches of that partition wait behind it; `/readyz` reports the degradation until a batch commits again. Any other
  * error stops the process, which restarts from the positions in Postgres.
+ *
+ * Every committed position is handed to the position publisher, which puts it on the projection-positions topic
+ * without holding up the next batch (position-publisher.ts).
  */
 export class SyncWorker {
   private readonly options: SyncWorkerOptions;
@@ -113,6 +119,10 @@ export class SyncWorker {
       maxBytesPerPartition: options.maxBytesPerPartition,
       logger: options.logger,
       onFatal: options.onFatal,
+    });
+    this.consumer.onAssignment((assignment) => {
+      const held = new Set(assignment.flatMap(({ topic, partitions }) => partitions.map((partition) => `${topic}/${partition}`)));
+      options.positions.retainOnly((position) => held.has(`${position.topic}/${position.partition}`));
     });
     const registers = [options.registry];
     this.projected = new Counter({
@@ -275,10 +285,12 @@ export class SyncWorker {
     try {
       const position = await beginAndLock(client, projection.name, batch.topic, batch.partition);
       let stored = position.next;
+      const partitionOf = { projection: projection.name, topic: batch.topic, partition: batch.partition, cluster: this.clusterId };
       // A position stored before clusters were recorded may be from any log: reading this one again from its start
       // costs one replay, which the version guard and the history tables' keys make harmless.
       const otherCluster = position.cluster !== this.clusterId && (position.cluster !== null || stored > 0n);
-      if (otherCluster || stored > BigInt(batch.highWatermark)) {
+      const reset = otherCluster || stored > BigInt(batch.highWatermark);
+      if (reset) {
         // The position belongs to another log: written against another Kafka cluster (a new broker under the same
         // database), or beyond the end of this log (the topic was recreated or truncated). Everything this log holds
         // is new here, so it is read from its start — where kafkajs begins a partition we committed nothing for;
@@ -299,6 +311,10 @@ export class SyncWorker {
         );
         stored = BigInt(batch.fetchedOffset);
       }
+      // The position Postgres holds, when it is this log's and past 0: committed, so it may be published as it is.
+      const publishStored = () => {
+        if (!reset && stored > 0n) this.options.positions.publish({ ...partitionOf, nextOffset: stored.toString() });
+      };
       if (BigInt(batch.fetchedOffset) > stored) {
         // Records between the stored position and this batch were never committed here: read them again.
         await client.query('ROLLBACK');
@@ -308,12 +324,17 @@ export class SyncWorker {
           'fetched beyond the stored position; re-reading from it',
         );
         batch.seek(stored.toString());
+        // What Postgres holds is committed: published again, it replaces a position Postgres has since lost.
+        publishStored();
         return;
       }
       if (BigInt(batch.nextOffset) <= stored) {
         // Everything here was applied before (a restart reads from the earliest offset): jump ahead.
         await client.query('ROLLBACK');
         batch.seek(stored.toString());
+        // The first batch of a partition this worker takes over (or restarts with) lands here: publishing the
+        // stored position covers a predecessor that committed it but stopped or crashed before publishing.
+        publishStored();
         return;
       }
       // Offsets ascend within a batch: only a batch that starts before the stored position needs filtering.
@@ -344,11 +365,8 @@ export class SyncWorker {
         // Durable on the dead-letter topic before the position moves past them.
         await this.options.deadLetters.send(toDeadLetter);
       }
-      await saveAndCommit(
-        client,
-        { projection: projection.name, topic: batch.topic, partition: batch.partition, cluster: this.clusterId },
-        batch.nextOffset,
-      );
+      await saveAndCommit(client, partitionOf, batch.nextOffset);
+      this.options.positions.publish({ ...partitionOf, nextOffset: batch.nextOffset });
       const committedAt = Date.now();
       this.projected.inc({ projection: projection.name }, outcome.applied);
       for (const { why } of toDeadLetter) this.deadLettered.inc({ projection: projection.name, code: why.code });
