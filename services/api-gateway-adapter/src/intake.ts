@@ -184,7 +184,8 @@ export interface CommandIntakeDeps {
  */
 export class CommandIntake {
   private readonly deps: CommandIntakeDeps;
-  private readonly inFlight = new Map<string, Promise<Submission>>();
+  /** Keyed commands being written, until Kafka acknowledges them (or refuses for good). */
+  private readonly inFlight = new Map<string, Promise<void>>();
 
   constructor(deps: CommandIntakeDeps) {
     this.deps = deps;
@@ -255,7 +256,7 @@ export class CommandIntake {
     // Keyed repeats may have been written by another instance a moment ago: read the commands topic up to now.
     if (commands.some((command) => command.keyed)) await this.deps.view.caughtUp([topics.commands], 2000).catch(() => undefined);
     const out: Promise<Submission>[] = [];
-    const fresh: { envelope: CommandEnvelope; settle: (error?: Error) => void }[] = [];
+    const fresh: { envelope: CommandEnvelope; keyed: boolean; settle: (error?: Error) => void }[] = [];
     for (const { envelope, receipt, keyed } of commands) {
       const known = keyed ? this.deps.view.get(envelope.id) : undefined;
       if (known?.fingerprint !== undefined) {
@@ -274,37 +275,44 @@ export class CommandIntake {
         out.push(Promise.resolve({ receipt: { ...receipt, correlationId: known.correlationId }, replayed: true }));
         continue;
       }
+      // The same key still being written (by this instance, perhaps for a request that already timed out): its
+      // outcome is this one's, so nothing is written twice.
       const pending = keyed ? this.inFlight.get(envelope.id) : undefined;
       if (pending !== undefined) {
-        out.push(pending.then((submission) => ({ ...submission, replayed: true })));
+        this.deps.metrics.submissions.inc({ type: receipt.type, outcome: 'replayed' });
+        out.push(withTimeout(pending, this.deps.produceTimeoutMs).then(() => ({ receipt, replayed: true }), (cause: unknown) => Promise.reject(unavailable(cause))));
         continue;
       }
-      const written = new Promise<Submission>((resolve, reject) => {
-        fresh.push({ envelope, settle: (error) => (error === undefined ? resolve({ receipt, replayed: false }) : reject(error)) });
-      });
-      if (keyed) {
-        this.inFlight.set(envelope.id, written);
-        void written.then(
-          () => this.inFlight.delete(envelope.id),
-          () => this.inFlight.delete(envelope.id),
-        );
-      }
-      out.push(written);
+      out.push(
+        new Promise<Submission>((resolve, reject) => {
+          fresh.push({ envelope, keyed, settle: (error) => (error === undefined ? resolve({ receipt, replayed: false }) : reject(error)) });
+        }),
+      );
     }
     if (fresh.length > 0) await this.produce(fresh);
     return Promise.allSettled(out);
   }
 
-  private async produce(fresh: readonly { envelope: CommandEnvelope; settle: (error?: Error) => void }[]): Promise<void> {
+  private async produce(fresh: readonly { envelope: CommandEnvelope; keyed: boolean; settle: (error?: Error) => void }[]): Promise<void> {
+    const envelopes = fresh.map(({ envelope }) => envelope);
+    const sending = this.deps.producer.isConnected ? this.deps.producer.send(topics.commands, envelopes) : Promise.reject(new Error('the producer is not connected'));
+    // However long the write takes, once Kafka has it the view knows it, and until then a repeat of a keyed command
+    // waits for it rather than writing it again.
+    const written = sending.then(() => {
+      for (const envelope of envelopes) this.deps.view.noteCommand(envelope as TopicEvent<Topics['commands']>);
+    });
+    for (const { envelope, keyed } of fresh) {
+      if (!keyed) continue;
+      this.inFlight.set(envelope.id, written);
+      void written.then(
+        () => this.inFlight.delete(envelope.id),
+        () => this.inFlight.delete(envelope.id),
+      );
+    }
     try {
-      if (!this.deps.producer.isConnected) throw new Error('the producer is not connected');
-      await withTimeout(this.deps.producer.send(topics.commands, fresh.map(({ envelope }) => envelope)), this.deps.produceTimeoutMs);
+      await withTimeout(written, this.deps.produceTimeoutMs);
     } catch (cause) {
-      // A command that does not match its own schema is our bug, not Kafka's: let it be a 500.
-      const error =
-        cause instanceof KafkaError && cause.code === 'KFK_INVALID_EVENT'
-          ? cause
-          : new CommandApiError('AGW_KAFKA_UNAVAILABLE', `the command could not be written to Kafka: ${(cause as Error).message}`, { cause });
+      const error = unavailable(cause);
       for (const { envelope, settle } of fresh) {
         this.deps.metrics.submissions.inc({ type: envelope.type, outcome: 'unavailable' });
         settle(error);
@@ -312,11 +320,16 @@ export class CommandIntake {
       return;
     }
     for (const { envelope, settle } of fresh) {
-      this.deps.view.noteCommand(envelope as TopicEvent<Topics['commands']>);
       this.deps.metrics.submissions.inc({ type: envelope.type, outcome: 'produced' });
       settle();
     }
   }
+}
+
+/** A write Kafka did not acknowledge in time; a command that does not match its own schema is our bug (a 500). */
+function unavailable(cause: unknown): Error {
+  if (cause instanceof KafkaError && cause.code === 'KFK_INVALID_EVENT') return cause;
+  return new CommandApiError('AGW_KAFKA_UNAVAILABLE', `the command could not be written to Kafka: ${(cause as Error).message}`, { cause });
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

@@ -360,9 +360,9 @@ export class CommandsView {
     const { projection, topic, partition, nextOffset, cluster } = event.data;
     if (cluster !== this.clusterId) return;
     const at = `${projection}/${topic}/${partition}`;
-    const next = BigInt(nextOffset);
-    // Positions only move forward within a cluster: an older one read late changes nothing.
-    if (next > (this.positions.get(at) ?? -1n)) this.positions.set(at, next);
+    // The latest position read is the one that counts, even when lower (a topic recreated, a reset): then the
+    // reader waits for the worker to pass its event again. A previous owner's late one only makes a reader wait.
+    this.positions.set(at, BigInt(nextOffset));
   }
 
   /** Forgets commands last heard of more than a window ago. */
