@@ -1,4 +1,4 @@
-import { commandCatalog, topics } from '@switchyard/events';
+import { topics } from '@switchyard/events';
 import {
   COMPONENT_NAMES,
   defineStack,
@@ -17,7 +17,6 @@ import {
 import { createKafka, EventConsumer, KafkaAdmin, silentKafkaLogger, TopicNames } from '@switchyard/kafka';
 import { freePort, uniqueName, waitFor } from '@switchyard/testkit/node';
 import pg from 'pg';
-import { Partitioners } from 'kafkajs';
 import { WebSocket } from 'ws';
 import { defineBenchmark, summarize, type BenchContext, type Comparison, type LatencyGroup, type Metric } from './benchmark.js';
 
@@ -34,13 +33,32 @@ const ARRIVALS: readonly Arrival[] = ['result', 'row', 'frame'];
 class Arrivals {
   private readonly seen = new Map<string, Partial<Record<Arrival, number>>>();
   private readonly waiting = new Map<string, () => void>();
+  private readonly listeners = new Map<string, (() => void)[]>();
   readonly failures: string[] = [];
 
   record(kind: Arrival, commandId: string): void {
     const entry = this.seen.get(commandId) ?? {};
     entry[kind] ??= performance.now();
     this.seen.set(commandId, entry);
+    for (const wake of this.listeners.get(commandId) ?? []) wake();
+    this.listeners.delete(commandId);
     if (ARRIVALS.every((arrival) => entry[arrival] !== undefined)) this.waiting.get(commandId)?.();
+  }
+
+  /** Resolves with when one kind arrived for the command (it may have come before the HTTP answer). */
+  async first(commandId: string, kind: Arrival, timeoutMs = 30000): Promise<number> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const at = this.seen.get(commandId)?.[kind];
+      if (at !== undefined) return at;
+      if (performance.now() > deadline) throw new Error(`command ${commandId}: no ${kind} within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const list = this.listeners.get(commandId) ?? [];
+        list.push(resolve);
+        this.listeners.set(commandId, list);
+        setTimeout(resolve, 50);
+      });
+    }
   }
 
   /** Resolves with the three arrival times once all are in (they may have come before the HTTP answer). */
@@ -161,27 +179,17 @@ async function inFlight<T>(count: number, concurrency: number, task: (index: num
   return { results, seconds: (performance.now() - started) / 1000 };
 }
 
-/**
- * `count` repositories whose create commands land evenly on the commands topic's partitions (by the producer's
- * own partitioner and the catalog's own target key), so a concurrent pass measures the adapter's per-partition
- * parallelism rather than luck in the hash.
- */
-export function spreadRepositories(count: number): string[] {
-  const partitions = topics.commands.partitions;
-  const partitioner = Partitioners.DefaultPartitioner();
-  const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({ partitionId, partitionErrorCode: 0, leader: 1, replicas: [1], isr: [1], offlineReplicas: [] }));
-  const perPartition = new Array<number>(partitions).fill(0);
-  const limit = Math.ceil(count / partitions);
-  const chosen: string[] = [];
-  for (let index = 1; chosen.length < count; index += 1) {
-    const repo = `bench-${index}`;
-    const key = commandCatalog['github.issue.create'].target({ owner: 'acme', repo, title: 'x' });
-    const partition = partitioner({ topic: 'commands', partitionMetadata, message: { key, value: null } });
-    if (perPartition[partition]! >= limit) continue;
-    perPartition[partition]! += 1;
-    chosen.push(`acme/${repo}`);
+/** Starts `count` tasks at a fixed rate (open loop: the next starts on time whether or not earlier ones finished). */
+async function atRate<T>(count: number, perSecond: number, task: (index: number) => Promise<T>): Promise<T[]> {
+  const started = performance.now();
+  const pending: Promise<T>[] = [];
+  for (let index = 0; index < count; index += 1) {
+    const due = started + (index * 1000) / perSecond;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    pending.push(task(index));
   }
-  return chosen;
+  return Promise.all(pending);
 }
 
 async function freePorts(): Promise<Record<ComponentName, number>> {
@@ -190,17 +198,16 @@ async function freePorts(): Promise<Record<ComponentName, number>> {
   return ports;
 }
 
+const REPOSITORY = 'acme/widgets';
+
 export default defineBenchmark({
   name: 'e2e-latency',
   description:
-    'A github.issue.create from POST /v1/commands to its result event, its Postgres row and its WebSocket frame, on the whole stack, against the same create sent straight to the GitHub simulator.',
+    'A github.issue.create from POST /v1/commands to its result event, its Postgres row and its WebSocket frame, on the whole stack, sequentially, at 8 and at 64 in flight, at half the maximum rate, and with ?wait=projected, against the same create sent straight to the GitHub simulator.',
   async run(context: BenchContext) {
     const commands = context.options.number('commands', 300);
-    const concurrency = context.options.number('concurrency', 8);
-    const warmup = context.options.number('warmup', 20);
-    // Commands on one repository share a partition and run in order; one repository per slot, spread over the
-    // partitions, lets the concurrent pass run as independent users would.
-    const repositories = spreadRepositories(Math.max(1, concurrency));
+    const levels = [1, context.options.number('concurrency', 8), context.options.number('high', 64)];
+    const warmup = context.options.number('warmup', 30);
     const token = generateGithubToken();
     const stack = defineStack({
       kafkaBrokers: context.brokers,
@@ -211,9 +218,7 @@ export default defineBenchmark({
       bindHost: '127.0.0.1',
       simulatorHost: '127.0.0.1',
       logLevel: 'info',
-      extraEnv: {
-        'github-simulator': { GITHUB_SIM_RATE_LIMIT: '1000000', GITHUB_SIM_REPOS: repositories.join(',') },
-      },
+      extraEnv: { 'github-simulator': { GITHUB_SIM_RATE_LIMIT: '10000000' } },
     });
     const api = `${localUrl(findComponent(stack, 'api-gateway-adapter'))}/v1/commands`;
     const simulator = localUrl(stack.simulator);
@@ -230,9 +235,10 @@ export default defineBenchmark({
       await Promise.race([running.waitReady(60000), died]);
       observers = await Observers.start(stack);
       const { arrivals } = observers;
+      const [owner, repo] = REPOSITORY.split('/');
 
-      const command = async (index: number): Promise<CommandTiming> => {
-        const [owner, repo] = repositories[index % repositories.length]!.split('/');
+      /** Sends a create and resolves when its result event arrived; the row and frame are collected afterwards. */
+      const send = async (index: number): Promise<{ commandId: string; t0: number; accept: number; result: number }> => {
         const t0 = performance.now();
         const response = await fetch(api, {
           method: 'POST',
@@ -240,15 +246,21 @@ export default defineBenchmark({
           body: JSON.stringify({ type: 'github.issue.create', input: { owner, repo, title: `Bench issue ${index}` } }),
         });
         const body = (await response.json()) as { commandId?: string };
-        const accepted = performance.now();
+        const accept = performance.now() - t0;
         if (response.status !== 202 || !body.commandId) throw new Error(`POST /v1/commands answered ${response.status}: ${JSON.stringify(body)}`);
-        const at = await Promise.race([arrivals.all(body.commandId), died]);
-        return { accept: accepted - t0, result: at.result - t0, row: at.row - t0, frame: at.frame - t0 };
+        const at = await Promise.race([arrivals.first(body.commandId, 'result'), died]);
+        return { commandId: body.commandId, t0, accept, result: at - t0 };
       };
+      const complete = async (sent: readonly { commandId: string; t0: number; accept: number; result: number }[]): Promise<CommandTiming[]> =>
+        Promise.all(
+          sent.map(async (entry) => {
+            const at = await Promise.race([arrivals.all(entry.commandId), died]);
+            return { accept: entry.accept, result: entry.result, row: at.row - entry.t0, frame: at.frame - entry.t0 };
+          }),
+        );
       const direct = async (index: number): Promise<number> => {
-        const repository = repositories[index % repositories.length]!;
         const t0 = performance.now();
-        const response = await fetch(`${simulator}/repos/${repository}/issues`, {
+        const response = await fetch(`${simulator}/repos/${REPOSITORY}/issues`, {
           method: 'POST',
           headers: {
             authorization: `Bearer ${token}`,
@@ -262,18 +274,38 @@ export default defineBenchmark({
         if (response.status !== 201) throw new Error(`the simulator answered ${response.status}`);
         return performance.now() - t0;
       };
+      /** POST ?wait=projected: the answer comes once the issue is committed to Postgres. */
+      const projected = async (index: number): Promise<number> => {
+        const t0 = performance.now();
+        const response = await fetch(`${api}?wait=projected&timeout=30s`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ type: 'github.issue.create', input: { owner, repo, title: `Projected issue ${index}` } }),
+        });
+        const body = (await response.json()) as { projected?: boolean };
+        if (response.status !== 200 || body.projected !== true) throw new Error(`wait=projected answered ${response.status}: ${JSON.stringify(body)}`);
+        return performance.now() - t0;
+      };
 
       context.log(`warm-up: ${warmup} commands and ${warmup} direct creates`);
-      await inFlight(warmup, 1, command);
-      await inFlight(warmup, 1, direct);
+      await complete((await inFlight(warmup, 4, send)).results);
+      await inFlight(warmup, 4, direct);
 
-      // Baseline and subject alternate, so both see the same machine state.
-      context.log(`sequential: ${commands} direct creates, then ${commands} commands`);
-      const directSequential = await inFlight(commands, 1, direct);
-      const sequential = await inFlight(commands, 1, command);
-      context.log(`${concurrency} in flight: ${commands} direct creates, then ${commands} commands`);
-      const directConcurrent = await inFlight(commands, concurrency, direct);
-      const concurrent = await inFlight(commands, concurrency, command);
+      // Baseline and subject alternate at each level, so both see the same machine state.
+      const passes: { level: number; timings: CommandTiming[]; seconds: number; direct: number[]; directSeconds: number }[] = [];
+      for (const level of levels) {
+        context.log(`${level} in flight: ${commands} direct creates, then ${commands} commands`);
+        const baseline = await inFlight(commands, level, direct);
+        const subject = await inFlight(commands, level, send);
+        passes.push({ level, timings: await complete(subject.results), seconds: subject.seconds, direct: baseline.results, directSeconds: baseline.seconds });
+      }
+      const maximum = Math.max(...passes.map((pass) => commands / pass.seconds));
+      const half = Math.max(1, Math.round(maximum / 2));
+      context.log(`open loop at ${half} commands/s (half of the ${Math.round(maximum)}/s reached)`);
+      const halfRate = await complete(await atRate(commands, half, send));
+      context.log(`wait=projected: ${commands} commands one after another, then 8 at a time`);
+      const waitedSequential = (await inFlight(commands, 1, projected)).results;
+      const waitedConcurrent = (await inFlight(commands, levels[1]!, projected)).results;
       if (arrivals.failures.length > 0) throw new Error(`commands did not succeed: ${arrivals.failures.slice(0, 5).join('; ')}`);
 
       const series = (timings: readonly CommandTiming[]) => [
@@ -282,17 +314,17 @@ export default defineBenchmark({
         { name: 'command → Postgres row visible', samplesMs: timings.map((timing) => timing.row) },
         { name: 'command → WebSocket frame', samplesMs: timings.map((timing) => timing.frame) },
       ];
-      const latencies: LatencyGroup[] = [
-        { group: 'sequential, through the stack', series: series(sequential.results) },
-        { group: 'sequential, baseline', series: [{ name: 'POST /repos/{owner}/{repo}/issues direct', samplesMs: directSequential.results }] },
-        { group: `${concurrency} in flight, through the stack`, series: series(concurrent.results) },
-        { group: `${concurrency} in flight, baseline`, series: [{ name: 'POST /repos/{owner}/{repo}/issues direct', samplesMs: directConcurrent.results }] },
-      ];
+      const label = (level: number) => (level === 1 ? 'sequential' : `${level} in flight`);
+      const latencies: LatencyGroup[] = passes.flatMap((pass) => [
+        { group: `${label(pass.level)}, through the stack`, series: series(pass.timings) },
+        { group: `${label(pass.level)}, baseline`, series: [{ name: 'POST /repos/{owner}/{repo}/issues direct', samplesMs: pass.direct }] },
+      ]);
+      latencies.push(
+        { group: `open loop at ${half}/s (half the maximum)`, series: series(halfRate) },
+        { group: 'wait=projected', series: [{ name: 'sequential: POST until its answer (row committed)', samplesMs: waitedSequential }, { name: `${levels[1]} in flight`, samplesMs: waitedConcurrent }] },
+      );
 
       const p = (samples: readonly number[], at: 'p50' | 'p99') => summarize(samples)[at];
-      const rows = (timings: readonly CommandTiming[]) => timings.map((timing) => timing.row);
-      const frames = (timings: readonly CommandTiming[]) => timings.map((timing) => timing.frame);
-      const results = (timings: readonly CommandTiming[]) => timings.map((timing) => timing.result);
       const versus = (measure: string, subject: string, value: number, baseline: number): Comparison => ({
         measure,
         subject: { name: subject, value },
@@ -301,39 +333,43 @@ export default defineBenchmark({
         better: 'lower',
       });
       const comparisons: Comparison[] = [];
-      for (const [label, subject, baseline] of [
-        ['sequential', sequential.results, directSequential.results],
-        [`${concurrency} in flight`, concurrent.results, directConcurrent.results],
-      ] as const) {
+      const metrics: Metric[] = [];
+      for (const pass of passes) {
         for (const at of ['p50', 'p99'] as const) {
           comparisons.push(
-            versus(`${at}, ${label}`, 'command → result event', p(results(subject), at), p(baseline, at)),
-            versus(`${at}, ${label}`, 'command → Postgres row', p(rows(subject), at), p(baseline, at)),
-            versus(`${at}, ${label}`, 'command → WebSocket frame', p(frames(subject), at), p(baseline, at)),
+            versus(`${at}, ${label(pass.level)}`, 'command → result event', p(pass.timings.map((timing) => timing.result), at), p(pass.direct, at)),
+            versus(`${at}, ${label(pass.level)}`, 'command → Postgres row', p(pass.timings.map((timing) => timing.row), at), p(pass.direct, at)),
           );
         }
+        comparisons.push({
+          measure: `throughput, ${label(pass.level)}`,
+          subject: { name: 'commands through to their result', value: commands / pass.seconds },
+          baseline: { name: 'simulator direct', value: commands / pass.directSeconds },
+          unit: 'per s',
+          better: 'higher',
+        });
+        metrics.push(
+          { name: `commands per second to the result, ${label(pass.level)}`, value: commands / pass.seconds, unit: 'per s' },
+          { name: `direct creates per second, ${label(pass.level)}`, value: commands / pass.directSeconds, unit: 'per s' },
+        );
       }
-      const throughput = commands / concurrent.seconds;
-      const directThroughput = commands / directConcurrent.seconds;
-      comparisons.push({
-        measure: `throughput, ${concurrency} in flight`,
-        subject: { name: 'commands through to row and frame', value: throughput },
-        baseline: { name: 'simulator direct', value: directThroughput },
-        unit: 'per s',
-        better: 'higher',
-      });
-      const metrics: Metric[] = [
-        { name: 'commands per second, sequential (all three destinations reached)', value: commands / sequential.seconds, unit: 'per s' },
-        { name: `commands per second, ${concurrency} in flight`, value: throughput, unit: 'per s' },
-        { name: 'direct creates per second, sequential', value: commands / directSequential.seconds, unit: 'per s' },
-        { name: `direct creates per second, ${concurrency} in flight`, value: directThroughput, unit: 'per s' },
-      ];
+      const sequentialDirect = passes[0]!.direct;
+      comparisons.push(
+        versus(`p99 at ${half}/s (half the maximum)`, 'command → Postgres row', p(halfRate.map((timing) => timing.row), 'p99'), p(sequentialDirect, 'p99')),
+        versus('p50, wait=projected sequential', 'POST ?wait=projected answered', p(waitedSequential, 'p50'), p(sequentialDirect, 'p50')),
+        versus('p99, wait=projected sequential', 'POST ?wait=projected answered', p(waitedSequential, 'p99'), p(sequentialDirect, 'p99')),
+      );
+      metrics.push(
+        { name: 'maximum commands per second reached (closed loop)', value: maximum, unit: 'per s' },
+        { name: `p99 command → row at ${half}/s`, value: p(halfRate.map((timing) => timing.row), 'p99'), unit: 'ms' },
+        { name: 'p50 command → result, sequential', value: p(passes[0]!.timings.map((timing) => timing.result), 'p50'), unit: 'ms' },
+      );
       return {
         parameters: {
           commands,
-          concurrency,
+          'in flight': levels.join(', '),
+          'open-loop rate': `${half}/s`,
           warmup,
-          repositories: repositories.length,
           'stack LOG_LEVEL': 'info',
           'github simulator latency': '0 ms (loopback, no injected delay)',
         },
@@ -346,11 +382,12 @@ export default defineBenchmark({
             'this process is notified by an AFTER trigger on entities (added to this run’s database only; notifications are ' +
             'delivered at commit); "WebSocket frame" is when a client subscribed to github.issue.upserted receives the frame.',
           `The stack is the one npm start runs (infra/src/stack.ts, the launcher’s process runner), on a fresh topic prefix and ` +
-            `database; the simulator’s rate limit is raised so ${2 * (commands + warmup)} creates fit. Commands cycle over ` +
-            `${repositories.length} repositories chosen so their commands spread evenly over the ${topics.commands.partitions} ` +
-            'partitions of the commands topic, so the concurrent pass is not serialised on one key.',
-          'Closed loop: each of the in-flight slots sends its next command only when the previous one reached all three ' +
-            'destinations (or, for the baseline, when the simulator answered).',
+            'database; the simulator’s rate limit is raised. Creates are keyed by their own command id, so commands for one ' +
+            'repository spread over the partitions of the commands topic.',
+          'Closed loop at each level: each slot sends its next command when the previous one’s result event arrived (the ' +
+            'baseline: when the simulator answered); rows and frames are collected afterwards. The open loop sends at half ' +
+            'the best closed-loop rate, on time whatever is in flight. wait=projected answers 200 only once the sync worker ' +
+            'has committed the issue (learnt from the projection-positions topic).',
         ],
       };
     } finally {

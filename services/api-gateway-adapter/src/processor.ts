@@ -99,15 +99,39 @@ function commandError(error: CommandApiError): CommandError {
 export class CommandProcessor {
   private readonly deps: CommandProcessorDeps;
   private readonly now: () => Date;
+  /**
+   * Partitions whose earlier owners' results the view has read since this member got them: once the view has read
+   * the command-results topic up to where it ended after the assignment, every result an earlier owner wrote is
+   * known (it finished its batch before the group could move the partition), and so is every result this member
+   * writes from then on (the view is told at once). Cleared on every assignment.
+   */
+  private readonly synced = new Map<number, Promise<void>>();
 
   constructor(deps: CommandProcessorDeps) {
     this.deps = deps;
     this.now = deps.now ?? (() => new Date());
   }
 
+  /** Call on every new assignment: what earlier owners did must be read again before their partitions go on. */
+  readonly onAssignment = (): void => {
+    this.synced.clear();
+  };
+
+  /** Once per partition and assignment: the view reads every result written so far. */
+  private syncPoint(batch: PartitionBatch<CommandEvent>): Promise<void> {
+    let point = this.synced.get(batch.partition);
+    if (point === undefined) {
+      point = this.deps.view.caughtUp([topics.commandResults]);
+      point.catch(() => this.synced.delete(batch.partition));
+      this.synced.set(batch.partition, point);
+    }
+    return point;
+  }
+
   readonly handleBatch = async (batch: PartitionBatch<CommandEvent>): Promise<void> => {
-    // Results written by any instance before this batch was fetched are known before anything is carried out.
-    await this.deps.view.caughtUp([topics.commandResults]);
+    // Results written by any instance before this member got the partition are known before anything is carried
+    // out (a redelivered command with a terminal result is then skipped).
+    await this.syncPoint(batch);
     const lanes = new Map<string, ConsumedRecord<CommandEvent>[]>();
     for (const record of batch.records) {
       const laneKey = record.key?.toString('utf8') ?? `${record.offset}`;

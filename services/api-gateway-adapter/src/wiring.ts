@@ -98,6 +98,7 @@ export function createAdapter(config: ApiGatewayAdapterConfig, runtime: AdapterR
     logger,
     onFatal,
   });
+  consumer.onAssignment(processor.onAssignment);
   const intake = new CommandIntake({
     producer,
     view,
