@@ -448,6 +448,40 @@ describe('api-gateway-adapter (in process, real Kafka, simulated GitHub)', () =>
     }
   });
 
+  test('a command goes through the connection it names, with that connection’s own credentials', async ({ brokers, topics, collect }) => {
+    const acmeToken = `ghp_acme_${Math.random().toString(36).slice(2)}`;
+    const adapter = await startAdapter(
+      { brokers, topics },
+      {
+        simulator: { tokens: [SIM_TOKEN, { token: acmeToken, login: 'acme-bot' }] },
+        env: (simUrl) => ({
+          CONNECTIONS: 'github-acme',
+          CONNECTION_GITHUB_ACME_PROVIDER: 'github',
+          CONNECTION_GITHUB_ACME_TOKEN: acmeToken,
+          CONNECTION_GITHUB_ACME_API_URL: simUrl,
+        }),
+      },
+    );
+    try {
+      const results = await collect(catalog.commandResults);
+      const viaDefault = await postCommand(adapter.url, { type: 'github.issue.create', input: create('as the bot') });
+      const viaAcme = await postCommand(adapter.url, { type: 'github.issue.create', input: create('as acme'), connection: 'github-acme' });
+      const nowhere = await postCommand(adapter.url, { type: 'github.issue.create', input: create('x'), connection: 'github-other' });
+      expect([viaDefault.status, viaAcme.status, nowhere.status]).toEqual([202, 202, 400]);
+      for (const answer of [viaDefault, viaAcme]) {
+        expect((await results.waitForEvent(finalResult(String(answer.body['commandId'])))).data.status).toBe('succeeded');
+      }
+      // GitHub records who opened each issue: the token of the connection the command named.
+      const openedBy = adapter.sim.control.issues(REPO).map((issue) => [issue['title'], (issue['user'] as { login: string }).login]);
+      expect(openedBy.sort()).toEqual([
+        ['as acme', 'acme-bot'],
+        ['as the bot', 'switchyard-bot'],
+      ]);
+    } finally {
+      await adapter.stop();
+    }
+  });
+
   test('a wrong token fails as unauthorized without retries, and no produced event contains the token', async ({
     brokers,
     topics,

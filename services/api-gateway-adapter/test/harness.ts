@@ -66,7 +66,12 @@ function testLifecycle() {
  */
 export async function startAdapter(
   fixtures: { brokers: string; topics: TestTopics },
-  options: { env?: Record<string, string>; shared?: { sim: GithubSimulator; url: string }; simulator?: Partial<GithubSimulatorOptions> } = {},
+  options: {
+    /** Configuration on top of the test defaults; a function gets the simulator's URL (for more connections). */
+    env?: Record<string, string> | ((simUrl: string) => Record<string, string>);
+    shared?: { sim: GithubSimulator; url: string };
+    simulator?: Partial<GithubSimulatorOptions>;
+  } = {},
 ): Promise<AdapterHarness> {
   const sim =
     options.shared?.sim ??
@@ -81,7 +86,7 @@ export async function startAdapter(
     GITHUB_API_URL: simUrl,
     GITHUB_TOKEN: SIM_TOKEN,
     ...TEST_ENV,
-    ...options.env,
+    ...(typeof options.env === 'function' ? options.env(simUrl) : options.env),
   });
   const logger = createLogger({ service: 'api-gateway-adapter-test', level: config.LOG_LEVEL });
   const registry = createMetricsRegistry('api-gateway-adapter-test');

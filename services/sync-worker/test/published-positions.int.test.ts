@@ -7,7 +7,7 @@ import { describe, expect } from 'vitest';
 import { envelopeOf } from './support/db.js';
 import { commandResults, EntityLoad, prng, produceInChunks } from './support/load.js';
 import { change } from './support/model.js';
-import { metricValue, PositionReader, positionKey, storedPosition } from './support/positions.js';
+import { metricValue, PositionReader, positionKey, readerCheckingAhead, storedPosition } from './support/positions.js';
 import { CLI, startWorker, test, waitUntilCaughtUp } from './support/worker.js';
 
 const run = promisify(execFile);
@@ -30,12 +30,7 @@ describe('committed positions on Kafka', () => {
     database,
   }) => {
     const cluster = await admin.clusterId();
-    // Each position is checked against Postgres the moment it is read: it can only be at or below what is stored.
-    const ahead: string[] = [];
-    const reader = await new PositionReader(kafka, t.names, async (position) => {
-      const stored = await storedPosition(database.pool, position.projection, position.topic, position.partition);
-      if (BigInt(position.nextOffset) > stored) ahead.push(`${position.projection}/${position.topic}/${position.partition}: published ${position.nextOffset}, stored ${stored}`);
-    }).start();
+    const { reader, ahead } = await readerCheckingAhead(kafka, t.names, database.pool);
     const worker = await startWorker(env);
     try {
       const load = new EntityLoad(800, 71);
@@ -82,11 +77,7 @@ describe('committed positions on Kafka', () => {
     admin,
     database,
   }) => {
-    const ahead: string[] = [];
-    const reader = await new PositionReader(kafka, t.names, async (position) => {
-      const stored = await storedPosition(database.pool, position.projection, position.topic, position.partition);
-      if (BigInt(position.nextOffset) > stored) ahead.push(`${position.topic}/${position.partition}: published ${position.nextOffset}, stored ${stored}`);
-    }).start();
+    const { reader, ahead } = await readerCheckingAhead(kafka, t.names, database.pool);
     const load = new EntityLoad(1000, 77);
     let producing = true;
     const production = (async () => {

@@ -131,3 +131,16 @@ export function metricValue(text: string, name: string, labels = ''): number {
   for (const match of text.matchAll(pattern)) if ((match[1] ?? '').includes(labels)) sum += Number(match[2]);
   return sum;
 }
+
+/**
+ * A reader that checks every position against Postgres the moment it is read: a published position can only be
+ * at or below what `sync_offsets` stores. `ahead` lists those that were not.
+ */
+export async function readerCheckingAhead(kafka: Kafka, names: TopicNames, pool: pg.Pool): Promise<{ reader: PositionReader; ahead: string[] }> {
+  const ahead: string[] = [];
+  const reader = await new PositionReader(kafka, names, async (position) => {
+    const stored = await storedPosition(pool, position.projection, position.topic, position.partition);
+    if (BigInt(position.nextOffset) > stored) ahead.push(`${position.projection}/${position.topic}/${position.partition}: published ${position.nextOffset}, stored ${stored}`);
+  }).start();
+  return { reader, ahead };
+}
