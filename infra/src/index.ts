@@ -1,8 +1,8 @@
 export {
   activeController,
+  isAlive,
   kafkaVersion,
   killLocalKafkaNode,
-  localKafka,
   localKafkaStatus,
   restartLocalKafkaNode,
   startLocalKafka,

@@ -159,7 +159,8 @@ function runJava(args: string[], logFile: string): Promise<void> {
   });
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process with this pid exists (signal 0 probes without signalling). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -392,12 +393,6 @@ export async function startLocalKafka(options: LocalKafkaOptions = {}): Promise<
     );
   }
   return describe(name, cluster, started);
-}
-
-/** The named cluster as formatted (ports, logs), whether or not it runs; undefined when it was never started. */
-export function localKafka(name = 'local'): LocalKafka | undefined {
-  const cluster = readClusterFile(name);
-  return cluster === undefined ? undefined : describe(name, cluster, false);
 }
 
 async function waitGone(pid: number, timeoutMs: number): Promise<void> {

@@ -400,10 +400,16 @@ describe('finding one’s own issues again (creator)', () => {
       headers: auth,
     });
     expect(numbers(first)).toEqual([6, 4, 3]);
-    const next = /<([^>]+)>; rel="next"/.exec(String(first.headers['link']))?.[1];
-    expect(next).toBeDefined();
-    expect(new URL(next!).searchParams.get('creator')).toBe('switchyard-bot');
-    const second = await sim.app.inject({ method: 'GET', url: new URL(next!).pathname + new URL(next!).search, headers: auth });
+    const next = /<([^>]+)>; rel="next"/.exec(String(first.headers['link']))?.[1] ?? '';
+    expect(Object.fromEntries(new URL(next).searchParams)).toEqual({
+      creator: 'switchyard-bot',
+      state: 'all',
+      sort: 'created',
+      direction: 'desc',
+      per_page: '3',
+      page: '2',
+    });
+    const second = await sim.app.inject({ method: 'GET', url: new URL(next).pathname + new URL(next).search, headers: auth });
     expect(numbers(second)).toEqual([1]);
     expect(String(second.headers['link'])).toContain('creator=switchyard-bot');
   });

@@ -2,6 +2,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 
 import { dirname, join } from 'node:path';
 import {
   activeController,
+  isAlive,
   killLocalKafkaNode,
   localKafkaStatus,
   repoRoot,
@@ -29,15 +30,6 @@ export interface TestCluster {
   someBroker(): number;
   /** Resolves once every partition of `topics` has all its replicas in sync again. */
   waitForFullIsr(kafka: Kafka, topics: readonly string[], timeoutMs?: number): Promise<void>;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**

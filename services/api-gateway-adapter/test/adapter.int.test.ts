@@ -364,6 +364,29 @@ describe('api-gateway-adapter (in process, real Kafka, simulated GitHub)', () =>
     }
   });
 
+  test('a lost answer that opens the circuit is still settled: the lookup passes the open circuit and finds the issue', async ({
+    brokers,
+    topics,
+    collect,
+  }) => {
+    // One failure opens the circuit: the 502 of the create itself.
+    const adapter = await startAdapter({ brokers, topics }, { env: { CIRCUIT_FAILURE_THRESHOLD: '1', CIRCUIT_HALF_OPEN_AFTER_MS: '60000' } });
+    try {
+      const results = await collect(catalog.commandResults);
+      adapter.sim.control.injectFault({ response: 502, when: 'after', method: 'POST', route: ISSUES_ROUTE });
+      const submitted = await postCommand(adapter.url, { type: 'github.issue.create', input: create('behind an open circuit') });
+      const result = await results.waitForEvent(finalResult(String(submitted.body['commandId'])));
+      expect(result.data).toMatchObject({ status: 'succeeded', foundExisting: true, entity: { entityId: 'acme/widgets#1' } });
+      expect(await adapter.registry.getSingleMetricAsString('switchyard_upstream_circuit_state')).toMatch(/connection="github"[^\n]*\} 1/);
+      // A new command, not yet sent, is refused by the open circuit: nothing reaches GitHub.
+      const refused = await postCommand(adapter.url, { type: 'github.issue.create', input: create('not sent') });
+      expect((await results.waitForEvent(finalResult(String(refused.body['commandId'])))).data).toMatchObject({ status: 'failed', error: { code: 'AGW_UPSTREAM_CIRCUIT_OPEN' } });
+      expect(adapter.sim.control.issues(REPO)).toHaveLength(1);
+    } finally {
+      await adapter.stop();
+    }
+  });
+
   test('a create whose 502 came before it took effect is sent again only once a lookup cannot find it and the provider is done with the first', async ({
     brokers,
     topics,
