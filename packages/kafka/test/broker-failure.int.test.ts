@@ -6,11 +6,12 @@ import { describe, expect } from 'vitest';
 import { type EventProducer, KafkaAdmin } from '../src/index.js';
 
 /**
- * Every acknowledged record is in the log exactly once, whatever happens to a broker while it is being written.
+ * Every acknowledged record is in the log — exactly once for the idempotent and transactional producers we use —
+ * whatever happens to a broker while it is being written.
  * A 3-node cluster (replication factor 3, min.insync.replicas 2) loses a node — a plain broker, or the active
  * controller — in the middle of a run of batches; the node comes back while the next run is being written; then
- * the whole topic is read back. The oracle counts each record id: an acknowledged record missing, or any record
- * twice, fails the test. (kafkajs 2.2.4 as released acknowledged batches of which ~1/3 never reached the log:
+ * the whole topic is read back. The oracle counts each record id: an acknowledged record missing fails the test, and
+ * for an exactly-once producer so does any record twice. (kafkajs 2.2.4 as released acknowledged batches of which ~1/3 never reached the log:
  * docs/adr/0003-kafka-client.md.)
  */
 
@@ -44,6 +45,12 @@ function entityEvent(run: string, index: number): TopicEventInput<typeof topics.
 /** One way of writing a batch of events; resolving means the client says the batch is durable. */
 interface ProducePath {
   readonly name: string;
+  /**
+   * What the client promises: an idempotent or transactional producer writes each acknowledged record exactly once;
+   * one that is not idempotent sends a request again when its answer is lost, so Kafka may hold it twice (as Kafka
+   * documents for `enable.idempotence=false`). None of ours is; that one shows acknowledged records are not lost.
+   */
+  readonly delivery: 'exactly once' | 'at least once';
   open(kafka: Kafka, producer: EventProducer, topic: string): Promise<{ send(events: TopicEventInput<typeof topics.entities>[]): Promise<void>; close(): Promise<void> }>;
 }
 
@@ -56,10 +63,12 @@ const toMessage = (event: TopicEventInput<typeof topics.entities>) => ({
 const paths: Record<string, ProducePath> = {
   eventProducer: {
     name: 'EventProducer (idempotent, 5 requests in flight)',
+    delivery: 'exactly once',
     open: async (_kafka, producer) => ({ send: async (events) => void (await producer.send(topics.entities, events)), close: async () => {} }),
   },
   plain: {
     name: 'kafkajs producer, not idempotent, 1 request in flight',
+    delivery: 'at least once',
     open: async (kafka, _producer, topic) => {
       const raw = kafka.producer({ idempotent: false, maxInFlightRequests: 1, allowAutoTopicCreation: false });
       await raw.connect();
@@ -68,6 +77,7 @@ const paths: Record<string, ProducePath> = {
   },
   transactional: {
     name: 'kafkajs transactional producer, one transaction per batch',
+    delivery: 'exactly once',
     open: async (kafka, _producer, topic) => {
       const raw = kafka.producer({ transactionalId: `failure-${randomUUID()}`, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
       await raw.connect();
@@ -200,7 +210,7 @@ describe('produce paths on a 3-node cluster losing a node', () => {
             `${missing.length} acknowledged but missing, ${twice.length} twice`,
         );
         expect(missing).toEqual([]);
-        expect(twice).toEqual([]);
+        if (paths[pathName]!.delivery === 'exactly once') expect(twice).toEqual([]);
         // The node's death was felt and survived: most of the load went through while it was down.
         expect(down.acknowledged.length).toBeGreaterThanOrEqual((DOWN_BATCHES - 2) * BATCH);
         expect(up.acknowledged.length).toBe(UP_BATCHES * BATCH);
