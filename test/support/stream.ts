@@ -39,11 +39,13 @@ export class StreamClient {
   /** Connects and waits for the `?types=` subscription to be confirmed. */
   static async subscribe(url: string): Promise<StreamClient> {
     const socket = new WebSocket(url);
+    // Listen before 'open': the server confirms the subscription at once, and that frame can arrive in the same
+    // chunk as the 101 response — ws then emits it before a continuation of the 'open' promise could listen.
+    const client = new StreamClient(socket);
     await new Promise<void>((resolve, reject) => {
       socket.once('open', resolve);
       socket.once('error', reject);
     });
-    const client = new StreamClient(socket);
     await client.waitFor((frame) => frame.op === 'subscribed');
     return client;
   }
