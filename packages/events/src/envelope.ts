@@ -11,8 +11,26 @@ import { EntityVersion } from './version.js';
  *   - `causationid`    — the id of the event or command that directly caused this one.
  *   - `entityversion`  — on entity events, the entity's version (see version.ts).
  *   - `traceparent`    — W3C Trace Context of the span that produced the event.
+ *   - `authtype`, `authid` — CloudEvents Auth Context: who asked for it. A command taken over HTTP carries
+ *                        `api_key` and the key's id (never the key); its results and entity events repeat both.
  */
 export const CLOUDEVENTS_CONTENT_TYPE = 'application/cloudevents+json; charset=utf-8';
+
+/** CloudEvents Auth Context `authtype` values (cloudevents/extensions/authcontext.md). */
+export const AUTH_TYPES = ['app_user', 'user', 'service_account', 'api_key', 'system', 'unauthenticated', 'unknown'] as const;
+export type AuthType = (typeof AUTH_TYPES)[number];
+
+/** Who an event's occurrence is attributed to: the principal's kind and its id (an API key's id, never the key). */
+export interface AuthContext {
+  readonly type: AuthType;
+  readonly id?: string | undefined;
+}
+
+/** The Auth Context of an envelope, when it has one. */
+export function authContextOf(event: { readonly authtype?: string | undefined; readonly authid?: string | undefined }): AuthContext | undefined {
+  if (event.authtype === undefined) return undefined;
+  return { type: event.authtype as AuthType, ...(event.authid === undefined ? {} : { id: event.authid }) };
+}
 
 export const EventType = z
   .string()
@@ -30,10 +48,13 @@ export const EnvelopeAttributes = z.object({
   causationid: z.string().min(1).max(200).optional(),
   entityversion: EntityVersion.optional(),
   traceparent: z.string().refine(isTraceparent, 'expected a W3C traceparent').optional(),
+  authtype: z.enum(AUTH_TYPES).optional(),
+  authid: z.string().min(1).max(200).optional(),
 });
 export type EnvelopeAttributes = z.infer<typeof EnvelopeAttributes>;
 
-export type Envelope<T extends string = string, D = unknown> = Omit<EnvelopeAttributes, 'type' | 'entityversion'> & {
+export type Envelope<T extends string = string, D = unknown> = Omit<EnvelopeAttributes, 'type' | 'entityversion' | 'authtype'> & {
+  readonly authtype?: AuthType | undefined;
   readonly type: T;
   /** An entity version string (see version.ts); producers may hand in a plain string, the schema checks it. */
   readonly entityversion?: string | undefined;
@@ -56,6 +77,7 @@ export interface CreateEventInput<T extends string, D> {
   causationId?: string | undefined;
   entityVersion?: string | undefined;
   traceparent?: string | undefined;
+  auth?: AuthContext | undefined;
 }
 
 /**
@@ -77,6 +99,10 @@ export function createEvent<const T extends string, D>(input: CreateEventInput<T
   if (input.causationId !== undefined) event['causationid'] = input.causationId;
   if (input.entityVersion !== undefined) event['entityversion'] = input.entityVersion;
   if (input.traceparent !== undefined) event['traceparent'] = input.traceparent;
+  if (input.auth !== undefined) {
+    event['authtype'] = input.auth.type;
+    if (input.auth.id !== undefined) event['authid'] = input.auth.id;
+  }
   event['data'] = input.data;
   return event as Envelope<T, D>;
 }

@@ -4,6 +4,7 @@ import { commandKey, commandSchemas } from './commands.js';
 import { deadLetterSchemas } from './dead-letters.js';
 import { entityEventSchemas, entityKey } from './entities.js';
 import { apiHealthSchemas } from './health.js';
+import { apiKeySchemas } from './keys.js';
 import { projectionPositionSchemas } from './positions.js';
 import { commandResultSchemas } from './results.js';
 
@@ -81,6 +82,15 @@ export const topics = {
     key: '<projection>/<topic>/<partition>',
     keyOf: (event) => `${event.data.projection}/${event.data.topic}/${event.data.partition}`,
     schemas: projectionPositionSchemas,
+  }),
+  apiKeys: defineTopic({
+    name: 'api-keys',
+    partitions: 1,
+    // Compacted: the latest record of every key stays forever; every service reads it from offset 0 at start.
+    config: { 'cleanup.policy': 'compact' },
+    key: 'the key id (sy_<16 hex>)',
+    keyOf: (event) => event.data.keyId,
+    schemas: apiKeySchemas,
   }),
   deadLetters: defineTopic({
     name: 'dead-letters',

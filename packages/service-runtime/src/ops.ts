@@ -65,6 +65,11 @@ export interface ServiceAppOptions {
   readonly registry: Registry;
   readonly isStopping: () => boolean;
   readonly bodyLimit?: number;
+  /**
+   * Installed before any route: checks every request's credentials (packages/auth `guard`). Required, so no
+   * service has an app without one.
+   */
+  readonly guard: (app: FastifyInstance) => void;
 }
 
 /** A service's fastify app with the ops endpoints registered and shutdown answered (RT_SHUTTING_DOWN). */
@@ -74,6 +79,7 @@ export function createServiceApp(options: ServiceAppOptions): FastifyInstance {
     isStopping: options.isStopping,
     ...(options.bodyLimit === undefined ? {} : { bodyLimit: options.bodyLimit }),
   });
+  options.guard(app);
   registerOps(app, { checks: options.checks, registry: options.registry, isStopping: options.isStopping });
   return app;
 }

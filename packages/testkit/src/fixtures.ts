@@ -5,6 +5,7 @@ import pg from 'pg';
 import { inject, test as base } from 'vitest';
 import { acquireTestCluster, type TestCluster } from './cluster.js';
 import { EventCollector } from './collector.js';
+import { testKeys, type TestKeys } from './keys.js';
 import { testLogger } from './logger.js';
 import { uniqueName } from './wait.js';
 
@@ -32,6 +33,8 @@ export interface InfraFixtures {
   database: TestDatabase;
   /** Starts a collector on a topic of this test; stopped afterwards. */
   collect: <T extends TopicSpec>(topic: T) => Promise<EventCollector<T>>;
+  /** Makes and revokes API keys on this test's api-keys topic. */
+  keys: TestKeys;
 }
 
 export const test = base.extend<InfraFixtures>({
@@ -80,6 +83,9 @@ export const test = base.extend<InfraFixtures>({
     await use({ url, pool });
     await pool.end();
     await dropDatabase(url);
+  },
+  keys: async ({ producer }, use) => {
+    await use(testKeys(producer));
   },
   collect: async ({ kafka, topics }, use) => {
     const started: EventCollector<TopicSpec>[] = [];
