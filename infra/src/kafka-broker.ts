@@ -282,7 +282,7 @@ async function formatCluster(name: string, nodes: number, port: number, libs: st
     mkdirSync(p.data, { recursive: true });
     writeNodeConfig(name, node, cluster);
     await runJava(
-      ['-cp', join(libs, '*'), ...loggingArgs(p), 'kafka.tools.StorageTool', 'format', '-t', cluster.clusterId, '-c', p.config],
+      ['-cp', join(libs, '*'), ...loggingArgs(p), 'kafka.tools.StorageTool', 'format', `--cluster-id=${cluster.clusterId}`, '-c', p.config],
       p.logFile,
     );
   }
