@@ -9,7 +9,9 @@ import { ErrorBody } from './errors.js';
  *   `?wait=result|projected&timeout=10s`. 202 `CommandReceipt` (with `Location: /v1/commands/<id>`), or 200
  *   `CommandStatusView` when the wait ended with the command finished.
  * - `POST /v1/commands:batch` — body `BatchSubmission`; 200 `BatchAnswer`, one item per command in order.
- * - `GET /v1/commands/:id` — 200 `CommandStatusView`, 404 `AGW_COMMAND_NOT_FOUND`.
+ * - `GET /v1/commands/:id` — 200 `CommandStatusView`, 404 `AGW_COMMAND_NOT_FOUND` (also for a command another
+ *   key sent, unless the caller's key has `commands:read:all`).
+ * Every route takes `Authorization: Bearer <key>` (docs/security.md).
  *
  * Every error answer is an `ErrorBody`.
  */
@@ -66,6 +68,8 @@ export const CommandStatusView = CommandReceipt.extend({
   submittedAt: z.iso.datetime({ offset: true }).optional(),
   updatedAt: z.iso.datetime({ offset: true }),
   timeline: z.array(CommandTimelineEntry),
+  /** Who sent it: the id of the API key (CloudEvents `authid`); absent for commands produced straight to Kafka. */
+  submittedBy: z.string().optional(),
   /** Attempts made at the provider. */
   attempts: z.number().int().nonnegative().optional(),
   /** The entity the command created or changed, at the version it left behind. */

@@ -1,14 +1,18 @@
+import { AuthError, CommandBudget, keyView, principalOf, type KeyManager, type KeyStore, type Principal } from '@switchyard/auth';
 import { CommandApiError, IDEMPOTENCY_KEY_HEADER, MAX_WAIT_MS, parseDuration, WaitFor, type CommandStatusView } from '@switchyard/api';
 import { topics } from '@switchyard/events';
 import type { TopicNames } from '@switchyard/kafka';
-import { createServiceApp, type FastifyInstance, type FastifyRequest, type ServiceAppOptions } from '@switchyard/service-runtime';
-import type { CommandIntake, SubmitOptions } from './intake.js';
+import { createServiceApp, type FastifyInstance, type FastifyReply, type FastifyRequest, type ServiceAppOptions } from '@switchyard/service-runtime';
+import type { Caller, CommandIntake, SubmitOptions } from './intake.js';
 import { isFinished, statusView, type CommandsView } from './view.js';
 
 export interface AppDeps extends ServiceAppOptions {
   readonly intake: Pick<CommandIntake, 'submit' | 'submitBatch'>;
   readonly view: Pick<CommandsView, 'get' | 'caughtUp' | 'waitForFinish' | 'waitForPosition'>;
   readonly names: TopicNames;
+  readonly budget: Pick<CommandBudget, 'take'>;
+  readonly keys: Pick<KeyManager, 'create' | 'revoke'>;
+  readonly keyStore: Pick<KeyStore, 'get' | 'all'>;
 }
 
 const DEFAULT_WAIT_MS = 10000;
@@ -18,8 +22,26 @@ function header(request: FastifyRequest, name: string): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
+function callerOf(principal: Principal): Caller {
+  return { keyId: principal.keyId, auth: principal.auth, missingToSend: (type) => principal.grants.missingToSend(type) };
+}
+
 function submitOptions(request: FastifyRequest): SubmitOptions {
-  return { traceparent: header(request, 'traceparent'), idempotencyKey: header(request, IDEMPOTENCY_KEY_HEADER) };
+  return {
+    traceparent: header(request, 'traceparent'),
+    idempotencyKey: header(request, IDEMPOTENCY_KEY_HEADER),
+    caller: callerOf(principalOf(request)),
+  };
+}
+
+/** Takes `cost` commands from the key's budget, sets the RateLimit headers, and refuses with 429 when it is spent. */
+function spend(deps: AppDeps, request: FastifyRequest, reply: FastifyReply, cost: number): void {
+  const principal = principalOf(request);
+  const decision = deps.budget.take(principal.keyId, cost, principal.limits);
+  void reply.headers(CommandBudget.headers(decision));
+  if (decision.allowed) return;
+  const why = cost > decision.limit ? `${cost} commands at once are more than its burst of ${decision.limit}; send fewer per batch` : `retry in ${decision.retryAfterSeconds} s`;
+  throw new AuthError('AUTH_RATE_LIMITED', `key ${principal.keyId} has used its command budget: ${why}`);
 }
 
 /** `?wait=result|projected&timeout=10s`, checked; undefined when the caller does not wait. */
@@ -46,7 +68,11 @@ function waitQuery(query: unknown): { for: WaitFor; timeoutMs: number } | undefi
  *   once Kafka has it; with `?wait=result` (or `projected`) holds the answer until the command has finished (and
  *   its entity is committed to Postgres) and answers 200 with its status, or 202 when `timeout` comes first.
  * - `POST /v1/commands:batch`: up to 100 commands, a receipt or an error for each.
- * - `GET /v1/commands/:id`: the command's status, timeline, entity and error, from Kafka.
+ * - `GET /v1/commands/:id`: the command's status, timeline, entity and error, from Kafka; another key's command
+ *   is a 404 unless the caller may read all.
+ * - `POST /v1/keys`, `GET /v1/keys`, `GET /v1/keys/:id`, `DELETE /v1/keys/:id` (revoke): key management, admin only.
+ * Every route but the ops endpoints needs a key (packages/auth `guard`); each states its requirement in
+ * `config.auth`, and commands take from the key's budget (429 AUTH_RATE_LIMITED when spent).
  */
 export function buildApp(deps: AppDeps): FastifyInstance {
   const app = createServiceApp(deps);
@@ -64,7 +90,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     return projected ? { ...view, projected: true } : undefined;
   }
 
-  app.post('/v1/commands', async (request, reply) => {
+  app.post('/v1/commands', { config: { auth: 'commands:send' } }, async (request, reply) => {
+    spend(deps, request, reply, 1);
     const wait = waitQuery(request.query);
     const { receipt, replayed } = await deps.intake.submit(request.body, submitOptions(request));
     void reply.header('location', `/v1/commands/${encodeURIComponent(receipt.commandId)}`);
@@ -77,7 +104,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   // `::` is fastify's literal colon.
-  app.post('/v1/commands::batch', async (request, reply) => {
+  app.post('/v1/commands::batch', { config: { auth: 'commands:send' } }, async (request, reply) => {
+    const commands = (request.body as { commands?: unknown } | null)?.commands;
+    spend(deps, request, reply, Array.isArray(commands) ? Math.max(1, commands.length) : 1);
     if (request.query && Object.keys(request.query).length > 0) {
       throw new CommandApiError('AGW_REQUEST_INVALID', 'query: a batch takes no query parameters (no wait)', { details: { field: 'query' } });
     }
@@ -85,18 +114,37 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     return reply.code(200).send({ results });
   });
 
-  app.get<{ Params: { id: string } }>('/v1/commands/:id', async (request, reply) => {
+  app.get<{ Params: { id: string } }>('/v1/commands/:id', { config: { auth: 'commands:read' } }, async (request, reply) => {
     const { id } = request.params;
+    const principal = principalOf(request);
     let record = deps.view.get(id);
     if (record === undefined) {
       // Perhaps written a moment ago through another instance: read the topics up to now before saying no.
       await deps.view.caughtUp().catch(() => undefined);
       record = deps.view.get(id);
     }
-    if (record === undefined || record.type === '') {
-      throw new CommandApiError('AGW_COMMAND_NOT_FOUND', `no command ${id} was submitted within the idempotency window (IDEMPOTENCY_WINDOW_MS)`, { details: { field: 'id' } });
+    // Another key's command is answered as if it did not exist, so command ids do not leak (404, not 403).
+    if (record === undefined || record.type === '' || !principal.grants.mayRead(record.authId, principal.keyId)) {
+      throw new CommandApiError('AGW_COMMAND_NOT_FOUND', `no command ${id} that this key may read was submitted within the idempotency window (IDEMPOTENCY_WINDOW_MS)`, { details: { field: 'id' } });
     }
     return reply.code(200).send(statusView(record));
   });
+
+  // Key management (admin). The key itself is in the answer to its creation only.
+  app.post('/v1/keys', { config: { auth: 'admin' } }, async (request, reply) => {
+    const created = await deps.keys.create(request.body, principalOf(request).keyId);
+    return reply.code(201).header('location', `/v1/keys/${created.view.keyId}`).send({ key: created.key, ...created.view });
+  });
+  app.get('/v1/keys', { config: { auth: 'admin' } }, async () => ({
+    keys: deps.keyStore.all().map((key) => keyView(key.record)).sort((a, b) => a.createdAt.localeCompare(b.createdAt)),
+  }));
+  app.get<{ Params: { id: string } }>('/v1/keys/:id', { config: { auth: 'admin' } }, async (request) => {
+    const stored = deps.keyStore.get(request.params.id);
+    if (stored === undefined) throw new AuthError('AUTH_KEY_NOT_FOUND', `no key ${request.params.id}`, { details: { field: 'id' } });
+    return keyView(stored.record);
+  });
+  app.delete<{ Params: { id: string } }>('/v1/keys/:id', { config: { auth: 'admin' } }, async (request) =>
+    deps.keys.revoke(request.params.id, principalOf(request).keyId),
+  );
   return app;
 }

@@ -43,6 +43,10 @@ export const ApiGatewayAdapterConfig = z
     CIRCUIT_FAILURE_THRESHOLD: env.positiveInt(5),
     /** How long an open circuit refuses requests before letting a trial through. */
     CIRCUIT_HALF_OPEN_AFTER_MS: env.milliseconds(30000),
+    /** Each key's command budget, unless the key sets its own `limits`: refill rate, per second, per instance. */
+    COMMAND_RATE_PER_SECOND: z.coerce.number().positive().max(1_000_000).default(50),
+    /** How many commands a key may send at once (the bucket's size); at least a full batch. */
+    COMMAND_RATE_BURST: z.coerce.number().int().min(1).max(1_000_000).default(200),
     /** Sockets per connection, unless the connection sets its own (`<PROVIDER>_MAX_CONNECTIONS`). */
     CONNECTION_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(1024).default(16),
     /** Requests in flight per connection, unless the connection sets its own (`<PROVIDER>_MAX_CONCURRENCY`). */

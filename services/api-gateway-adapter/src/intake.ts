@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { AuthError } from '@switchyard/auth';
 import {
   CommandApiError,
   MAX_BATCH_COMMANDS,
@@ -16,6 +17,7 @@ import {
   newId,
   newTraceparent,
   topics,
+  type AuthContext,
   type TopicEvent,
   type TopicEventInput,
   type Topics,
@@ -57,6 +59,14 @@ export function providerOf(type: string): string {
   return type.slice(0, type.indexOf('.'));
 }
 
+/** The sender of a submission: its key's id, its Auth Context, and what it may send. */
+export interface Caller {
+  readonly keyId: string;
+  readonly auth: AuthContext;
+  /** The scope sending this command type needs, or undefined when the caller has it. */
+  readonly missingToSend: (type: string) => string | undefined;
+}
+
 export interface BuildCommandOptions {
   /** Connections this adapter can use, by name → provider; commands it carries out must name one of its type's. */
   readonly connections: ReadonlyMap<string, string>;
@@ -64,8 +74,8 @@ export interface BuildCommandOptions {
   readonly traceparent?: string | undefined;
   /** The `Idempotency-Key` header, when sent. */
   readonly idempotencyKey?: string | undefined;
-  /** Who is asking (until API keys exist: everyone is `anonymous`); idempotency keys are per caller. */
-  readonly caller?: string;
+  /** Who is asking; idempotency keys are per caller, and its commands carry its Auth Context. */
+  readonly caller?: Caller | undefined;
   readonly now?: Date;
   /** The command id when no idempotency key names it (default: a new UUIDv7). */
   readonly id?: string;
@@ -94,6 +104,10 @@ export function buildCommand(body: unknown, options: BuildCommandOptions): { env
     const known = Object.keys(commandCatalog).join(', ');
     const what = type === undefined ? 'required' : `unknown command type ${JSON.stringify(type)}`;
     throw new CommandApiError('AGW_COMMAND_TYPE_INVALID', `type: ${what}; expected one of ${known}`, { details: { field: 'type' } });
+  }
+  const missing = options.caller?.missingToSend(type);
+  if (missing !== undefined) {
+    throw new AuthError('AUTH_SCOPE_MISSING', `type: key ${options.caller!.keyId} lacks the scope ${missing}`, { details: { field: 'type' } });
   }
   const spec = commandCatalog[type];
   if (fields['input'] === undefined) {
@@ -139,7 +153,7 @@ export function buildCommand(body: unknown, options: BuildCommandOptions): { env
     );
   }
 
-  const id = key === undefined ? (options.id ?? newId()) : commandIdFor(options.caller ?? 'anonymous', key);
+  const id = key === undefined ? (options.id ?? newId()) : commandIdFor(options.caller?.keyId ?? 'anonymous', key);
   const target = (spec.target as (value: unknown) => string)(input);
   const correlationId = optional.correlationId ?? id;
   const envelope = createEvent({
@@ -151,6 +165,7 @@ export function buildCommand(body: unknown, options: BuildCommandOptions): { env
     correlationId,
     traceparent:
       options.traceparent !== undefined && isTraceparent(options.traceparent) ? childTraceparent(options.traceparent) : newTraceparent(),
+    auth: options.caller?.auth,
     data: { connection, idempotencyKey: key ?? id, input },
   }) as CommandEnvelope;
   return { envelope, receipt: { commandId: id, correlationId, type, target }, keyed: key !== undefined };
@@ -165,7 +180,7 @@ export interface Submission {
 export interface SubmitOptions {
   readonly traceparent?: string | undefined;
   readonly idempotencyKey?: string | undefined;
-  readonly caller?: string;
+  readonly caller?: Caller | undefined;
 }
 
 export interface CommandIntakeDeps {
@@ -219,7 +234,7 @@ export class CommandIntake {
         valid.push({ index, built });
         answers.push(undefined);
       } catch (error) {
-        if (!(error instanceof CommandApiError)) throw error;
+        if (!(error instanceof CommandApiError || error instanceof AuthError)) throw error;
         const field = error.field === undefined ? `commands[${index}]` : `commands[${index}].${error.field}`;
         answers.push({ ok: false, status: error.httpStatus ?? 400, error: { code: error.code, message: error.message, field, retriable: error.retriable } });
       }

@@ -1,6 +1,7 @@
 import { CommandApiError } from '@switchyard/api';
 import type { Connection, ExecuteContext, ExecutionOutcome } from '@switchyard/connectors';
 import {
+  AUTH_TYPES,
   commandCatalog,
   isCommandType,
   topics,
@@ -51,6 +52,8 @@ interface RawAttributes {
   subject?: string;
   correlationid?: string;
   traceparent?: string;
+  authtype?: string;
+  authid?: string;
 }
 
 function readRaw(value: Buffer | null): RawAttributes {
@@ -63,7 +66,7 @@ function readRaw(value: Buffer | null): RawAttributes {
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) return {};
   const out: RawAttributes = {};
-  for (const name of ['id', 'type', 'subject', 'correlationid', 'traceparent'] as const) {
+  for (const name of ['id', 'type', 'subject', 'correlationid', 'traceparent', 'authtype', 'authid'] as const) {
     const attribute = (json as Record<string, unknown>)[name];
     if (typeof attribute === 'string' && attribute.length > 0 && attribute.length <= 200) out[name] = attribute;
   }
@@ -305,6 +308,7 @@ export class CommandProcessor {
       type: raw.type ?? '',
       correlationid: raw.correlationid,
       traceparent: raw.traceparent,
+      ...(raw.authtype !== undefined && (AUTH_TYPES as readonly string[]).includes(raw.authtype) ? { authtype: raw.authtype, authid: raw.authid } : {}),
     });
     if (isFinished(this.deps.view.get(context.commandId))) return;
     const rejection: CommandError = { code: error.code, message: error.message, retriable: false, ...(field === undefined ? {} : { field }) };

@@ -1,6 +1,8 @@
 import {
+  authContextOf,
   childTraceparent,
   createEvent,
+  type AuthContext,
   entityKey,
   type LogPosition,
   type CommandError,
@@ -21,6 +23,8 @@ export interface CommandContext {
   readonly correlationId: string;
   /** A child span of the command's trace (a new trace when the command had none), shared by its events. */
   readonly traceparent: string;
+  /** Who sent the command (CloudEvents Auth Context), repeated on every event it causes. */
+  readonly auth: AuthContext | undefined;
 }
 
 export function commandContext(command: {
@@ -28,12 +32,15 @@ export function commandContext(command: {
   type: string;
   correlationid?: string | undefined;
   traceparent?: string | undefined;
+  authtype?: string | undefined;
+  authid?: string | undefined;
 }): CommandContext {
   return {
     commandId: command.id,
     commandType: command.type,
     correlationId: command.correlationid ?? command.id,
     traceparent: childTraceparent(command.traceparent),
+    auth: authContextOf(command),
   };
 }
 
@@ -59,6 +66,7 @@ export function resultEvent(context: CommandContext, status: CommandStatus, fiel
     correlationId: context.correlationId,
     causationId: context.commandId,
     traceparent: context.traceparent,
+    auth: context.auth,
     data: {
       commandId: context.commandId,
       commandType: context.commandType,
@@ -90,6 +98,7 @@ export function entityUpserted(context: CommandContext, entity: EntityState, con
     correlationId: context.correlationId,
     causationId: context.commandId,
     traceparent: context.traceparent,
+    auth: context.auth,
     entityVersion: entity.version,
     data: {
       source,

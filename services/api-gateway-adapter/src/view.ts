@@ -33,6 +33,8 @@ export interface CommandRecord {
   type: string;
   target: string;
   correlationId: string;
+  /** The key that sent it (its `authid`), when it came with one. */
+  authId: string | undefined;
   /** When the command was submitted (its `time`), epoch ms. */
   submittedAt: number | undefined;
   /** Fingerprint of what the command asks (type, connection, input, correlation id), for idempotency checks. */
@@ -86,6 +88,7 @@ export function statusView(record: CommandRecord): CommandStatusView {
     updatedAt: new Date(record.updatedAt).toISOString(),
     // Commands and results are read from different topics, so they may arrive in either order.
     timeline: record.timeline.map((entry) => ({ ...entry })).sort((a, b) => Date.parse(a.at) - Date.parse(b.at)),
+    ...(record.authId === undefined ? {} : { submittedBy: record.authId }),
     ...(record.attempts === undefined ? {} : { attempts: record.attempts }),
     ...(record.entity === undefined ? {} : { entity: record.entity }),
     ...(record.foundExisting === undefined ? {} : { foundExisting: record.foundExisting }),
@@ -306,6 +309,7 @@ export class CommandsView {
         type: '',
         target: '',
         correlationId: commandId,
+        authId: undefined,
         submittedAt: undefined,
         fingerprint: undefined,
         status: 'submitted',
@@ -324,6 +328,7 @@ export class CommandsView {
     record.type = command.type;
     record.target = command.subject ?? '';
     record.correlationId = command.correlationid;
+    record.authId = command.authid;
     record.submittedAt = Date.parse(command.time);
     record.fingerprint = commandFingerprint(command);
     if (record.timeline.length === 0) record.updatedAt = record.submittedAt;
@@ -336,6 +341,8 @@ export class CommandsView {
     if (record.results.has(result.id)) return;
     record.results.add(result.id);
     if (record.type === '') record.type = data.commandType;
+    // A result read before its command names the same sender: results repeat the command's Auth Context.
+    record.authId ??= result.authid;
     const at = Date.parse(result.time);
     record.timeline.push({
       status: data.status,

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { CommandBudget, KeyManager, serviceAuth, type ServiceAuth } from '@switchyard/auth';
 import { Connection } from '@switchyard/connectors';
 import { topics } from '@switchyard/events';
 import { createKafka, DeadLetters, EventConsumer, EventProducer, KafkaAdmin, TopicNames, type KafkaError } from '@switchyard/kafka';
@@ -12,6 +13,7 @@ import { CommandProcessor } from './processor.js';
 import { CommandsView } from './view.js';
 
 export const SERVICE = 'api-gateway-adapter';
+const SOURCE_KEYS = 'switchyard/api-gateway-adapter/keys';
 
 export interface AdapterRuntime {
   readonly logger: Logger;
@@ -24,6 +26,7 @@ export interface Adapter {
   readonly app: FastifyInstance;
   readonly metrics: AdapterMetrics;
   readonly view: CommandsView;
+  readonly auth: ServiceAuth;
   /** Listens, provisions topics, reads the command view up to now, then takes commands from Kafka. */
   start(): Promise<void>;
 }
@@ -42,6 +45,9 @@ export function createAdapter(config: ApiGatewayAdapterConfig, runtime: AdapterR
   const producer = new EventProducer(kafka, names);
   const deadLetters = new DeadLetters(producer, names, { service: SERVICE, group: config.KAFKA_GROUP_ID });
   const onFatal = (error: KafkaError) => lifecycle.fatal(error, 'consumer stopped');
+  const auth = serviceAuth({ kafka, names, admin, service: SERVICE, logger, onFatal });
+  const keys = new KeyManager({ producer, store: auth.store, source: SOURCE_KEYS });
+  const budget = new CommandBudget({ commandsPerSecond: config.COMMAND_RATE_PER_SECOND, burst: config.COMMAND_RATE_BURST });
 
   const connections = new Map(
     config.connections.map((settings) => [
@@ -112,9 +118,14 @@ export function createAdapter(config: ApiGatewayAdapterConfig, runtime: AdapterR
     view,
     names,
     registry,
+    budget,
+    keys,
+    keyStore: auth.store,
+    guard: auth.guard,
     isStopping: () => lifecycle.isStopping,
     checks: [
       ...admin.readinessChecks(producer),
+      auth.readiness,
       { name: 'command view', check: () => view.check() },
       {
         name: 'consumer',
@@ -131,6 +142,7 @@ export function createAdapter(config: ApiGatewayAdapterConfig, runtime: AdapterR
     await view.stop();
     await view.deleteGroup();
   });
+  lifecycle.onStop('api keys', () => auth.stop());
   lifecycle.onStop('producer', () => producer.disconnect());
   lifecycle.onStop('upstream', async () => {
     await Promise.all([...connections.values()].map((connection) => connection.close()));
@@ -141,11 +153,14 @@ export function createAdapter(config: ApiGatewayAdapterConfig, runtime: AdapterR
     app,
     metrics,
     view,
+    auth,
     async start() {
       await app.listen({ port: config.PORT, host: config.HOST });
       await admin.connect();
       await admin.provision();
       await producer.connect();
+      await auth.start();
+      await auth.store.loaded;
       await view.start();
       await consumer.start(processor.handleBatch);
       if (connections.size === 0) logger.warn('no connection is configured (set GITHUB_TOKEN, or CONNECTIONS): every provider command is rejected');

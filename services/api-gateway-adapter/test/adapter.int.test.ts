@@ -1,3 +1,4 @@
+import { Authenticator, CommandBudget, Grants, guard, mintKey, type KeyManager } from '@switchyard/auth';
 import { commandMarker } from '@switchyard/connectors';
 import { compareVersions, topics as catalog, type TopicEvent, type Topics } from '@switchyard/events';
 import { createKafka, EventProducer, TopicNames } from '@switchyard/kafka';
@@ -8,7 +9,7 @@ import { buildApp } from '../src/app.js';
 import { CommandIntake } from '../src/intake.js';
 import { createAdapterMetrics } from '../src/metrics.js';
 import type { CommandsView } from '../src/view.js';
-import { command, postCommand, SIM_TOKEN, startAdapter } from './harness.js';
+import { command, postCommand, publishKey, SIM_TOKEN, startAdapter } from './harness.js';
 
 type ResultEvent = TopicEvent<Topics['commandResults']>;
 
@@ -35,7 +36,7 @@ describe('api-gateway-adapter (in process, real Kafka, simulated GitHub)', () =>
         collect(catalog.entities),
       ]);
       const submitted = await postCommand(
-        adapter.url,
+        adapter,
         {
           type: 'github.issue.create',
           input: create('Widget jams', { body: 'at 3 rpm', labels: ['bug'], assignees: ['octocat'] }),
@@ -126,16 +127,29 @@ describe('api-gateway-adapter (in process, real Kafka, simulated GitHub)', () =>
         [{ type: 'github.issue.create', input: create('x'), connection: 'gitlab' }, 'AGW_CONNECTION_INVALID', 'connection'],
       ];
       for (const [body, code, field] of cases) {
-        const answer = await postCommand(adapter.url, body);
+        const answer = await postCommand(adapter, body);
         expect(answer.status, JSON.stringify(body)).toBe(400);
         expect(answer.body).toEqual({ error: { code, field, message: expect.stringContaining(field), retriable: false } });
       }
-      const notJson = await postCommand(adapter.url, '{"type": ');
+      const notJson = await postCommand(adapter, '{"type": ');
       expect(notJson.status).toBe(400);
       expect(notJson.body).toMatchObject({ error: { code: 'RT_REQUEST_INVALID', retriable: false } });
 
-      // A valid command afterwards is the only record on the topic.
-      const valid = await postCommand(adapter.url, { type: 'switchyard.projection.rebuild', input: { projection: 'entities' } });
+      // A projection rebuild needs an admin key; the harness key may send provider commands only.
+      const rebuild = { type: 'switchyard.projection.rebuild', input: { projection: 'entities' } };
+      const forbidden = await postCommand(adapter, rebuild);
+      expect({ status: forbidden.status, body: forbidden.body }).toEqual({
+        status: 403,
+        body: { error: { code: 'AUTH_SCOPE_MISSING', field: 'type', message: `type: key ${adapter.key.keyId} lacks the scope admin`, retriable: false } },
+      });
+
+      // A valid command afterwards is the only record on the topic. (A key published now reaches the adapter within
+      // a fetch; until then it is unknown, a 401 that writes nothing.)
+      const admin = await publishKey(brokers, topics, ['admin']);
+      const valid = await waitFor(async () => {
+        const answer = await postCommand(adapter, rebuild, admin.headers);
+        return answer.status === 401 ? undefined : answer;
+      }, { timeoutMs: 5000, what: 'the admin key to be known' });
       expect(valid.status).toBe(202);
       await commands.waitForEvent((event) => event.id === valid.body['commandId']);
       await new Promise((resolve) => setTimeout(resolve, 300));
@@ -230,7 +244,7 @@ describe('api-gateway-adapter (in process, real Kafka, simulated GitHub)', () =>
     try {
       const [results, entities] = await Promise.all([collect(catalog.commandResults), collect(catalog.entities)]);
       adapter.sim.control.injectFault({ response: 503, count: 2, method: 'POST', route: ISSUES_ROUTE });
-      const submitted = await postCommand(adapter.url, { type: 'github.issue.create', input: create('flaky upstream') });
+      const submitted = await postCommand(adapter, { type: 'github.issue.create', input: create('flaky upstream') });
       const result = await results.waitForEvent(finalResult(String(submitted.body['commandId'])));
       expect(result.data).toMatchObject({ status: 'succeeded', attempts: 3 });
       expect(adapter.sim.control.requestCount('POST', ISSUES_ROUTE)).toBe(3);
@@ -248,7 +262,7 @@ describe('api-gateway-adapter (in process, real Kafka, simulated GitHub)', () =>
     const adapter = await startAdapter({ brokers, topics });
     try {
       const [results, entities] = await Promise.all([collect(catalog.commandResults), collect(catalog.entities)]);
-      const submitted = await postCommand(adapter.url, { type: 'github.issue.create', input: create('x', { assignees: ['ghost'] }) });
+      const submitted = await postCommand(adapter, { type: 'github.issue.create', input: create('x', { assignees: ['ghost'] }) });
       const result = await results.waitForEvent(finalResult(String(submitted.body['commandId'])));
       expect(result.data).toMatchObject({
         status: 'failed',
@@ -267,9 +281,9 @@ describe('api-gateway-adapter (in process, real Kafka, simulated GitHub)', () =>
     const adapter = await startAdapter({ brokers, topics });
     try {
       const [results, entities] = await Promise.all([collect(catalog.commandResults), collect(catalog.entities)]);
-      const created = await postCommand(adapter.url, { type: 'github.issue.create', input: create('to be closed') });
+      const created = await postCommand(adapter, { type: 'github.issue.create', input: create('to be closed') });
       await results.waitForEvent(finalResult(String(created.body['commandId'])));
-      const closed = await postCommand(adapter.url, {
+      const closed = await postCommand(adapter, {
         type: 'github.issue.update',
         input: { owner: 'acme', repo: 'widgets', number: 1, state: 'closed', state_reason: 'not_planned' },
       });
@@ -321,14 +335,14 @@ describe('api-gateway-adapter (in process, real Kafka, simulated GitHub)', () =>
       expect(existing.statusCode).toBe(201);
       adapter.sim.control.setLatency(700);
 
-      const created = await postCommand(adapter.url, { type: 'github.issue.create', input: create('slow create') });
+      const created = await postCommand(adapter, { type: 'github.issue.create', input: create('slow create') });
       const createResult = await results.waitForEvent(finalResult(String(created.body['commandId'])));
       expect(createResult.data).toMatchObject({ status: 'failed', attempts: 1, error: { code: 'AGW_UPSTREAM_OUTCOME_UNKNOWN', retriable: false } });
       // Sent once, never again: every lookup (GET /user first) timed out as well.
       expect(adapter.sim.control.requestCount('POST', ISSUES_ROUTE)).toBe(2);
       expect(adapter.sim.control.requestCount('GET', '/user')).toBeGreaterThan(1);
 
-      const updated = await postCommand(adapter.url, {
+      const updated = await postCommand(adapter, {
         type: 'github.issue.update',
         input: { owner: 'acme', repo: 'widgets', number: 1, title: 'renamed slowly' },
       });
@@ -350,7 +364,7 @@ describe('api-gateway-adapter (in process, real Kafka, simulated GitHub)', () =>
     try {
       const [results, entities] = await Promise.all([collect(catalog.commandResults), collect(catalog.entities)]);
       adapter.sim.control.injectFault({ ...fault, method: 'POST', route: ISSUES_ROUTE });
-      const submitted = await postCommand(adapter.url, { type: 'github.issue.create', input: create('lost answer') });
+      const submitted = await postCommand(adapter, { type: 'github.issue.create', input: create('lost answer') });
       const commandId = String(submitted.body['commandId']);
       const result = await results.waitForEvent(finalResult(commandId));
       expect(result.data).toMatchObject({ status: 'succeeded', attempts: 1, foundExisting: true, entity: { entityId: 'acme/widgets#1' } });
@@ -374,12 +388,12 @@ describe('api-gateway-adapter (in process, real Kafka, simulated GitHub)', () =>
     try {
       const results = await collect(catalog.commandResults);
       adapter.sim.control.injectFault({ response: 502, when: 'after', method: 'POST', route: ISSUES_ROUTE });
-      const submitted = await postCommand(adapter.url, { type: 'github.issue.create', input: create('behind an open circuit') });
+      const submitted = await postCommand(adapter, { type: 'github.issue.create', input: create('behind an open circuit') });
       const result = await results.waitForEvent(finalResult(String(submitted.body['commandId'])));
       expect(result.data).toMatchObject({ status: 'succeeded', foundExisting: true, entity: { entityId: 'acme/widgets#1' } });
       expect(await adapter.registry.getSingleMetricAsString('switchyard_upstream_circuit_state')).toMatch(/connection="github"[^\n]*\} 1/);
       // A new command, not yet sent, is refused by the open circuit: nothing reaches GitHub.
-      const refused = await postCommand(adapter.url, { type: 'github.issue.create', input: create('not sent') });
+      const refused = await postCommand(adapter, { type: 'github.issue.create', input: create('not sent') });
       expect((await results.waitForEvent(finalResult(String(refused.body['commandId'])))).data).toMatchObject({ status: 'failed', error: { code: 'AGW_UPSTREAM_CIRCUIT_OPEN' } });
       expect(adapter.sim.control.issues(REPO)).toHaveLength(1);
     } finally {
@@ -397,7 +411,7 @@ describe('api-gateway-adapter (in process, real Kafka, simulated GitHub)', () =>
       const results = await collect(catalog.commandResults);
       adapter.sim.control.injectFault({ response: 502, when: 'before', method: 'POST', route: ISSUES_ROUTE });
       const started = Date.now();
-      const submitted = await postCommand(adapter.url, { type: 'github.issue.create', input: create('second time lucky') });
+      const submitted = await postCommand(adapter, { type: 'github.issue.create', input: create('second time lucky') });
       const result = await results.waitForEvent(finalResult(String(submitted.body['commandId'])));
       expect(result.data).toMatchObject({ status: 'succeeded', attempts: 2 });
       expect(result.data.foundExisting).toBeUndefined();
@@ -422,13 +436,13 @@ describe('api-gateway-adapter (in process, real Kafka, simulated GitHub)', () =>
     try {
       const results = await collect(catalog.commandResults);
       adapter.sim.control.injectFault({ response: 429, retryAfterSeconds: 1, method: 'POST' });
-      const waited = await postCommand(adapter.url, { type: 'github.issue.create', input: create('after a pause') });
+      const waited = await postCommand(adapter, { type: 'github.issue.create', input: create('after a pause') });
       const waitedResult = await results.waitForEvent(finalResult(String(waited.body['commandId'])));
       expect(waitedResult.data).toMatchObject({ status: 'succeeded', attempts: 2 });
       expect(waitedResult.data.durationMs).toBeGreaterThanOrEqual(1000);
 
       adapter.sim.control.setRateLimit(SIM_TOKEN, { remaining: 0 });
-      const refused = await postCommand(adapter.url, { type: 'github.issue.create', input: create('too many') });
+      const refused = await postCommand(adapter, { type: 'github.issue.create', input: create('too many') });
       const refusedResult = await results.waitForEvent(finalResult(String(refused.body['commandId'])));
       expect(refusedResult.data).toMatchObject({ status: 'failed', attempts: 1, error: { code: 'AGW_UPSTREAM_RATE_LIMITED', retriable: true } });
       expect(adapter.sim.control.issues(REPO)).toHaveLength(1);
@@ -446,13 +460,13 @@ describe('api-gateway-adapter (in process, real Kafka, simulated GitHub)', () =>
     try {
       const results = await collect(catalog.commandResults);
       adapter.sim.control.setMode('unavailable');
-      const first = await postCommand(adapter.url, { type: 'github.issue.create', input: create('one') });
+      const first = await postCommand(adapter, { type: 'github.issue.create', input: create('one') });
       expect((await results.waitForEvent(finalResult(String(first.body['commandId'])))).data).toMatchObject({
         status: 'failed',
         attempts: 2,
         error: { code: 'AGW_UPSTREAM_UNAVAILABLE', retriable: true },
       });
-      const second = await postCommand(adapter.url, { type: 'github.issue.create', input: create('two') });
+      const second = await postCommand(adapter, { type: 'github.issue.create', input: create('two') });
       expect((await results.waitForEvent(finalResult(String(second.body['commandId'])))).data).toMatchObject({
         status: 'failed',
         attempts: 0,
@@ -463,7 +477,7 @@ describe('api-gateway-adapter (in process, real Kafka, simulated GitHub)', () =>
 
       adapter.sim.control.setMode('up');
       await new Promise((resolve) => setTimeout(resolve, 600));
-      const third = await postCommand(adapter.url, { type: 'github.issue.create', input: create('three') });
+      const third = await postCommand(adapter, { type: 'github.issue.create', input: create('three') });
       expect((await results.waitForEvent(finalResult(String(third.body['commandId'])))).data).toMatchObject({ status: 'succeeded' });
       expect(await adapter.registry.getSingleMetricAsString('switchyard_upstream_circuit_state')).toMatch(/connection="github"[^\n]*\} 0/);
     } finally {
@@ -487,9 +501,9 @@ describe('api-gateway-adapter (in process, real Kafka, simulated GitHub)', () =>
     );
     try {
       const results = await collect(catalog.commandResults);
-      const viaDefault = await postCommand(adapter.url, { type: 'github.issue.create', input: create('as the bot') });
-      const viaAcme = await postCommand(adapter.url, { type: 'github.issue.create', input: create('as acme'), connection: 'github-acme' });
-      const nowhere = await postCommand(adapter.url, { type: 'github.issue.create', input: create('x'), connection: 'github-other' });
+      const viaDefault = await postCommand(adapter, { type: 'github.issue.create', input: create('as the bot') });
+      const viaAcme = await postCommand(adapter, { type: 'github.issue.create', input: create('as acme'), connection: 'github-acme' });
+      const nowhere = await postCommand(adapter, { type: 'github.issue.create', input: create('x'), connection: 'github-other' });
       expect([viaDefault.status, viaAcme.status, nowhere.status]).toEqual([202, 202, 400]);
       for (const answer of [viaDefault, viaAcme]) {
         expect((await results.waitForEvent(finalResult(String(answer.body['commandId'])))).data.status).toBe('succeeded');
@@ -519,7 +533,7 @@ describe('api-gateway-adapter (in process, real Kafka, simulated GitHub)', () =>
         collect(catalog.entities),
         collect(catalog.deadLetters),
       ]);
-      const submitted = await postCommand(adapter.url, { type: 'github.issue.create', input: create('x') });
+      const submitted = await postCommand(adapter, { type: 'github.issue.create', input: create('x') });
       const result = await results.waitForEvent(finalResult(String(submitted.body['commandId'])));
       expect(result.data).toMatchObject({ status: 'failed', attempts: 1, error: { code: 'AGW_UPSTREAM_UNAUTHORIZED', retriable: false } });
       expect(result.data.error?.message).toContain('Bad credentials');
@@ -553,12 +567,32 @@ describe('api-gateway-adapter HTTP without Kafka', () => {
     };
     const names = new TopicNames('nowhere.');
     const intake = new CommandIntake({ producer, view, connections: new Map([['github', 'github']]), produceTimeoutMs: 500, metrics });
-    const app = buildApp({ logger: createLogger({ service: 'test', level: 'silent' }), intake, view, names, registry, isStopping: () => false, checks: [] });
+    // Keys as the key store would hold them once read from the api-keys topic.
+    const minted = mintKey();
+    const record = { keyId: minted.keyId, name: 'test', hash: minted.hash, scopes: ['commands:send:**'], createdAt: new Date().toISOString(), createdBy: 'test' };
+    const keyStore = { isLoaded: true, get: (id: string) => (id === minted.keyId ? { record, grants: new Grants(record.scopes) } : undefined), all: () => [] };
+    const unusedKeys: Pick<KeyManager, 'create' | 'revoke'> = {
+      create: () => Promise.reject(new Error('not in this test')),
+      revoke: () => Promise.reject(new Error('not in this test')),
+    };
+    const app = buildApp({
+      logger: createLogger({ service: 'test', level: 'silent' }),
+      intake,
+      view,
+      names,
+      registry,
+      isStopping: () => false,
+      checks: [],
+      guard: (fastify) => guard(fastify, new Authenticator(keyStore)),
+      budget: new CommandBudget({ commandsPerSecond: 10, burst: 10 }),
+      keys: unusedKeys,
+      keyStore,
+    });
     await app.listen({ port: 0, host: '127.0.0.1' });
     try {
       const address = app.server.address();
       const url = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`;
-      const answer = await postCommand(url, { type: 'github.issue.create', input: create('x') });
+      const answer = await postCommand({ url, headers: { authorization: `Bearer ${minted.key}` } }, { type: 'github.issue.create', input: create('x') });
       expect(answer.status).toBe(503);
       expect(answer.body).toEqual({ error: { code: 'AGW_KAFKA_UNAVAILABLE', message: expect.any(String), retriable: true } });
       expect(await registry.getSingleMetricAsString('switchyard_command_submissions_total')).toMatch(/outcome="unavailable"[^\n]*\} 1/);

@@ -9,8 +9,8 @@ import { postCommand, startAdapter } from './harness.js';
 
 const create = (title: string) => ({ type: 'github.issue.create', input: { owner: 'acme', repo: 'widgets', title } });
 
-async function getStatus(url: string, id: string) {
-  const response = await fetch(`${url}/v1/commands/${encodeURIComponent(id)}`);
+async function getStatus(adapter: { url: string; headers: Record<string, string> }, id: string) {
+  const response = await fetch(`${adapter.url}/v1/commands/${encodeURIComponent(id)}`, { headers: adapter.headers });
   return { status: response.status, body: (await response.json()) };
 }
 
@@ -18,7 +18,7 @@ describe('the command API', () => {
   test('GET /v1/commands/:id tells status, timeline, entity and error; wait=result answers with the finished command', async ({ brokers, topics }) => {
     const adapter = await startAdapter({ brokers, topics });
     try {
-      const waited = await postCommand(adapter.url, create('wait for me'), {}, '?wait=result&timeout=10s');
+      const waited = await postCommand(adapter, create('wait for me'), {}, '?wait=result&timeout=10s');
       expect(waited.status).toBe(200);
       const view = CommandStatusView.parse(waited.body);
       expect(view).toMatchObject({
@@ -33,29 +33,29 @@ describe('the command API', () => {
       expect(view.timeline[1]?.attempt).toBe(1);
 
       // Any instance answers from Kafka: the same view by GET.
-      const got = await getStatus(adapter.url, view.commandId);
+      const got = await getStatus(adapter, view.commandId);
       expect(got.status).toBe(200);
       expect(CommandStatusView.parse(got.body)).toEqual(view);
 
       // A failure carries its error; wait=projected with no entity to project ends with the result.
-      const failed = await postCommand(adapter.url, { type: 'github.issue.update', input: { owner: 'acme', repo: 'widgets', number: 99, state: 'closed' } }, {}, '?wait=projected&timeout=5s');
+      const failed = await postCommand(adapter, { type: 'github.issue.update', input: { owner: 'acme', repo: 'widgets', number: 99, state: 'closed' } }, {}, '?wait=projected&timeout=5s');
       expect(failed.status).toBe(200);
       expect(CommandStatusView.parse(failed.body)).toMatchObject({ status: 'failed', finished: true, error: { code: 'AGW_UPSTREAM_NOT_FOUND', retriable: false } });
 
       // Not finished within the timeout: 202 with the receipt, and the status says where it is.
       adapter.sim.control.setLatency(1500);
-      const slow = await postCommand(adapter.url, create('slow'), {}, '?wait=result&timeout=200ms');
+      const slow = await postCommand(adapter, create('slow'), {}, '?wait=result&timeout=200ms');
       expect(slow.status).toBe(202);
       expect(Object.keys(slow.body).sort()).toEqual(['commandId', 'correlationId', 'target', 'type']);
-      const meanwhile = CommandStatusView.parse((await getStatus(adapter.url, String(slow.body['commandId']))).body);
+      const meanwhile = CommandStatusView.parse((await getStatus(adapter, String(slow.body['commandId']))).body);
       expect(meanwhile.finished).toBe(false);
       expect(['submitted', 'accepted']).toContain(meanwhile.status);
       adapter.sim.control.setLatency(0);
 
-      const unknown = await getStatus(adapter.url, '01a2b3c4-0000-7000-8000-000000000000');
+      const unknown = await getStatus(adapter, '01a2b3c4-0000-7000-8000-000000000000');
       expect(unknown).toEqual({ status: 404, body: { error: { code: 'AGW_COMMAND_NOT_FOUND', field: 'id', message: expect.any(String), retriable: false } } });
       for (const query of ['?wait=soon', '?wait=result&timeout=forever', '?wait=result&timeout=120s', '?timeout=1s']) {
-        const refused = await postCommand(adapter.url, create('x'), {}, query);
+        const refused = await postCommand(adapter, create('x'), {}, query);
         expect(refused.status, query).toBe(400);
         expect(ErrorBody.parse(refused.body).error).toMatchObject({ code: 'AGW_REQUEST_INVALID', field: query.includes('wait=soon') ? 'wait' : 'timeout' });
       }
@@ -79,7 +79,7 @@ describe('the command API', () => {
         ],
       };
       const send = async (body: unknown, headers: Record<string, string> = {}) => {
-        const response = await fetch(`${adapter.url}/v1/commands:batch`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+        const response = await fetch(`${adapter.url}/v1/commands:batch`, { method: 'POST', headers: { 'content-type': 'application/json', ...adapter.headers, ...headers }, body: JSON.stringify(body) });
         return { status: response.status, body: (await response.json()) };
       };
       const answer = await send(batch, { 'idempotency-key': 'batch-1' });
@@ -159,7 +159,7 @@ describe('the command API', () => {
       let refused = 0;
       await fc.assert(
         fc.asyncProperty(body, headers, async (payload, extra) => {
-          const answer = await postCommand(adapter.url, JSON.stringify(payload), extra);
+          const answer = await postCommand(adapter, JSON.stringify(payload), extra);
           if (answer.status === 202) {
             accepted += 1;
             expect(typeof answer.body['commandId']).toBe('string');
@@ -169,7 +169,7 @@ describe('the command API', () => {
           expect(answer.status, JSON.stringify(answer.body)).toBeGreaterThanOrEqual(400);
           expect(answer.status, JSON.stringify(answer.body)).toBeLessThan(500);
           const { error } = ErrorBody.parse(answer.body);
-          expect(error.code).toMatch(/^(AGW|RT)_[A-Z_]+$/);
+          expect(error.code).toMatch(/^(AGW|RT|AUTH)_[A-Z_]+$/);
           // The field is named: `body` when the body itself is not an object.
           expect(error.field, JSON.stringify({ payload, error })).toBeTypeOf('string');
           expect(error.field).not.toBe('');

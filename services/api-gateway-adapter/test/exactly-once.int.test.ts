@@ -46,7 +46,7 @@ describe('exactly once at the provider', () => {
       const [commands, results] = await Promise.all([collect(catalog.commands), collect(catalog.commandResults)]);
       const body = { type: 'github.issue.create', input: { owner: 'acme', repo: 'widgets', title: 'Only once' } };
       const answers = await Promise.all(
-        Array.from({ length: 200 }, (_, index) => postCommand(index % 2 === 0 ? first.url : second.url, body, { 'idempotency-key': 'only-once-1' })),
+        Array.from({ length: 200 }, (_, index) => postCommand(index % 2 === 0 ? first : second, body, { 'idempotency-key': 'only-once-1' })),
       );
       expect(new Set(answers.map((answer) => answer.status))).toEqual(new Set([202]));
       const ids = new Set(answers.map((answer) => String(answer.body['commandId'])));
@@ -56,12 +56,12 @@ describe('exactly once at the provider', () => {
 
       await waitForTerminal(results, ids);
       // A repeat after the command finished is answered from Kafka too, by either instance.
-      for (const url of [first.url, second.url]) {
-        const late = await postCommand(url, body, { 'idempotency-key': 'only-once-1' });
+      for (const target of [first, second]) {
+        const late = await postCommand(target, body, { 'idempotency-key': 'only-once-1' });
         expect([late.status, late.body['commandId'], late.headers.get('idempotent-replayed')]).toEqual([202, id, 'true']);
       }
       // The same key for another command is refused, naming the header.
-      const reused = await postCommand(second.url, { ...body, input: { ...body.input, title: 'Something else' } }, { 'idempotency-key': 'only-once-1' });
+      const reused = await postCommand(second, { ...body, input: { ...body.input, title: 'Something else' } }, { 'idempotency-key': 'only-once-1' });
       expect(reused.status).toBe(422);
       expect(reused.body).toEqual({ error: { code: 'AGW_IDEMPOTENCY_KEY_REUSED', field: 'Idempotency-Key', message: expect.stringContaining(String(id)), retriable: false } });
 

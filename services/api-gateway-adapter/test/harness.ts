@@ -1,7 +1,8 @@
 import type { CommandType } from '@switchyard/events';
+import { createKafka, EventProducer } from '@switchyard/kafka';
 import { createLogger, createMetricsRegistry, type Registry } from '@switchyard/service-runtime';
 import { createGithubSimulator, type GithubSimulator, type GithubSimulatorOptions } from '@switchyard/simulators';
-import { uniqueName, type TestTopics } from '@switchyard/testkit';
+import { testKeys, testLogger, uniqueName, type TestKey, type TestTopics } from '@switchyard/testkit';
 import { loadApiGatewayAdapterConfig } from '../src/config.js';
 import { buildCommand } from '../src/intake.js';
 import { createAdapter, type Adapter } from '../src/wiring.js';
@@ -14,6 +15,10 @@ export interface AdapterHarness {
   readonly url: string;
   readonly registry: Registry;
   readonly adapter: Adapter;
+  /** The API key the harness made for the test's topics (`commands:send:**`, `commands:read`). */
+  readonly key: TestKey;
+  /** `{ authorization: 'Bearer <key>' }`. */
+  readonly headers: { readonly authorization: string };
   /** The shutdown steps main.ts would run on SIGTERM, in order. */
   stop(): Promise<void>;
 }
@@ -31,11 +36,38 @@ const TEST_ENV = {
   // The simulator ends every request after SIM_SERVER_TIMEOUT_MS, as GitHub does after 10 s: a lost answer is
   // settled that much sooner.
   GITHUB_SETTLE_MS: '1000',
+  // Budgets are tested on their own (auth.int.test.ts); the other tests send as fast as they like.
+  COMMAND_RATE_PER_SECOND: '1000000',
+  COMMAND_RATE_BURST: '1000000',
   LOG_LEVEL: 'silent',
 };
 
 /** The simulators' server timeout in these tests (GitHub's is 10 s). */
 export const SIM_SERVER_TIMEOUT_MS = 1000;
+
+/** One key per test's topics, so several adapters of one test are one caller (idempotency keys are per caller). */
+const keysByPrefix = new Map<string, Promise<TestKey>>();
+
+/** Publishes an API key to the api-keys topic of `prefix` (and returns it), outside any fixture. */
+export async function publishKey(brokers: string, topics: TestTopics, scopes: readonly string[], options: { name?: string; limits?: { commandsPerSecond: number; burst: number } } = {}): Promise<TestKey> {
+  const kafka = createKafka({ brokers: brokers.split(','), clientId: uniqueName('keys-'), logger: testLogger });
+  const producer = new EventProducer(kafka, topics.names);
+  await producer.connect();
+  try {
+    return await testKeys(producer).create(scopes, options);
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+function harnessKey(brokers: string, topics: TestTopics): Promise<TestKey> {
+  let key = keysByPrefix.get(topics.prefix);
+  if (key === undefined) {
+    key = publishKey(brokers, topics, ['commands:send:**', 'commands:read'], { name: 'adapter harness' });
+    keysByPrefix.set(topics.prefix, key);
+  }
+  return key;
+}
 
 /** A lifecycle like main.ts's, without signals: `stop()` runs the registered steps in order; `fatal` fails the test. */
 function testLifecycle() {
@@ -91,6 +123,7 @@ export async function startAdapter(
   const logger = createLogger({ service: 'api-gateway-adapter-test', level: config.LOG_LEVEL });
   const registry = createMetricsRegistry('api-gateway-adapter-test');
   const lifecycle = testLifecycle();
+  const key = await harnessKey(fixtures.brokers, fixtures.topics);
   const adapter = createAdapter(config, { logger, registry, lifecycle });
   await adapter.start();
   const address = adapter.app.server.address();
@@ -100,6 +133,8 @@ export async function startAdapter(
     url,
     registry,
     adapter,
+    key,
+    headers: key.headers,
     async stop() {
       await lifecycle.stop();
       if (!options.shared) await sim.close();
@@ -126,10 +161,16 @@ export interface Answer {
   readonly body: Record<string, unknown>;
 }
 
-export async function postCommand(url: string, body: unknown, headers: Record<string, string> = {}, query = ''): Promise<Answer> {
-  const response = await fetch(`${url}/v1/commands${query}`, {
+/** POST /v1/commands to an adapter, with its harness key unless `headers` bring their own `authorization`. */
+export async function postCommand(
+  target: { readonly url: string; readonly headers: Record<string, string> },
+  body: unknown,
+  headers: Record<string, string> = {},
+  query = '',
+): Promise<Answer> {
+  const response = await fetch(`${target.url}/v1/commands${query}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
+    headers: { 'content-type': 'application/json', ...target.headers, ...headers },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
   return { status: response.status, headers: response.headers, body: (await response.json()) as Record<string, unknown> };

@@ -19,7 +19,9 @@ describe('api-gateway-adapter service (built, as a child process)', () => {
     topics,
     producer,
     collect,
+    keys,
   }) => {
+    const key = await keys.create(['commands:send:github.issue.*'], { name: 'service test' });
     assertBuilt(root, 'dist/main.js');
     const token = `ghp_e2e_${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
     const sim = createGithubSimulator({ tokens: [token], repos: ['acme/widgets'], serverTimeoutMs: SIM_SERVER_TIMEOUT_MS });
@@ -47,26 +49,27 @@ describe('api-gateway-adapter service (built, as a child process)', () => {
         COMMAND_RETRY_BASE_DELAY_MS: '20',
       },
     });
+    const client = { url: service.url, headers: key.headers };
     try {
       const ready = await fetch(`${service.url}/readyz`);
       expect(await ready.json()).toMatchObject({
         status: 'ready',
-        checks: { kafka: { ok: true }, producer: { ok: true }, 'command view': { ok: true }, consumer: { ok: true } },
+        checks: { kafka: { ok: true }, producer: { ok: true }, 'api keys': { ok: true }, 'command view': { ok: true }, consumer: { ok: true } },
       });
 
       // A 502 before the create took effect: looked for, not found, sent again once GitHub is done with the first.
       sim.control.injectFault({ response: 502, count: 1, method: 'POST', route: '/repos/{owner}/{repo}/issues' });
-      const created = await postCommand(service.url, {
+      const created = await postCommand(client, {
         type: 'github.issue.create',
         input: { owner: 'acme', repo: 'widgets', title: 'From the built service', labels: ['e2e'] },
       });
       expect(created.status).toBe(202);
-      const invalid = await postCommand(service.url, { type: 'github.issue.create', input: { owner: 'acme', repo: 'widgets' } });
+      const invalid = await postCommand(client, { type: 'github.issue.create', input: { owner: 'acme', repo: 'widgets' } });
       expect({ status: invalid.status, body: invalid.body }).toEqual({
         status: 400,
         body: { error: { code: 'AGW_COMMAND_INPUT_INVALID', field: 'input.title', message: expect.any(String), retriable: false } },
       });
-      const refused = await postCommand(service.url, {
+      const refused = await postCommand(client, {
         type: 'github.issue.create',
         input: { owner: 'acme', repo: 'widgets', title: 'x', assignees: ['ghost'] },
       });
@@ -97,11 +100,15 @@ describe('api-gateway-adapter service (built, as a child process)', () => {
       expect(logs.some((line) => line['msg'] === 'command succeeded')).toBe(true);
       expect(logs.some((line) => line['msg'] === 'shutdown complete' && line['exitCode'] === 0)).toBe(true);
       const stepsInOrder = logs.filter((line) => line['msg'] === 'stopped').map((line) => line['step']);
-      expect(stepsInOrder).toEqual(['consumer', 'http', 'command view', 'producer', 'upstream', 'admin']);
+      expect(stepsInOrder).toEqual(['consumer', 'http', 'command view', 'api keys', 'producer', 'upstream', 'admin']);
 
-      // The token appears nowhere: not in a log line, not in any record on any topic.
+      // The token and the API key appear nowhere: not in a log line, not in any record on any topic.
       expect(service.lines.length).toBeGreaterThan(20);
-      for (const line of service.lines) expect(line).not.toContain(token);
+      const secret = key.key.slice(key.keyId.length + 1);
+      for (const line of service.lines) {
+        expect(line).not.toContain(token);
+        expect(line).not.toContain(secret);
+      }
       const records = [
         ...commands.records,
         ...results.records,
@@ -109,7 +116,17 @@ describe('api-gateway-adapter service (built, as a child process)', () => {
         ...deadLetters.records,
       ].map((record) => `${record.key?.toString() ?? ''} ${record.value?.toString() ?? ''} ${Object.values(record.headers).map(String).join(' ')}`);
       expect(records.length).toBeGreaterThanOrEqual(8);
-      for (const record of records) expect(record).not.toContain(token);
+      for (const record of records) {
+        expect(record).not.toContain(token);
+        expect(record).not.toContain(secret);
+      }
+      // Every command and its results name the key that sent them, by id.
+      expect(commands.events.filter((event) => event.authid !== undefined).map((event) => [event.authtype, event.authid])).toEqual([
+        ['api_key', key.keyId],
+        ['api_key', key.keyId],
+      ]);
+      expect(succeeded).toMatchObject({ authtype: 'api_key', authid: key.keyId });
+      expect(upserted).toMatchObject({ authtype: 'api_key', authid: key.keyId });
     } finally {
       service.kill();
       await sim.close();
