@@ -1,6 +1,6 @@
 import { topics, type ApiKeyData, type TopicEvent } from '@switchyard/events';
-import { EventConsumer, type Kafka, type KafkaAdmin, type KafkaError, type PartitionBatch, type TopicNames } from '@switchyard/kafka';
-import type { Logger, ReadinessCheck } from '@switchyard/service-runtime';
+import { EventConsumer, type Kafka, type KafkaAdmin, type KafkaError, type KafkaLogger, type PartitionBatch, type TopicNames } from '@switchyard/kafka';
+import type { ReadinessCheck } from '@switchyard/service-runtime';
 import { Grants } from './scopes.js';
 
 type KeyEvent = TopicEvent<(typeof topics)['apiKeys']>;
@@ -17,7 +17,7 @@ export interface KeyStoreDeps {
   readonly admin: Pick<KafkaAdmin, 'partitionOffsets' | 'deleteGroups'>;
   /** Unique per process: every instance reads the whole topic. */
   readonly groupId: string;
-  readonly logger: Logger;
+  readonly logger: KafkaLogger;
   readonly onFatal: (error: KafkaError) => void;
 }
 
