@@ -26,6 +26,7 @@ const sources: RegistrySource[] = [
   { file: 'packages/events/src/errors.ts', exportName: 'eventErrors', prefix: 'EVT', registry: eventErrors },
   { file: 'packages/kafka/src/errors.ts', exportName: 'kafkaErrors', prefix: 'KFK', registry: kafkaErrors },
   { file: 'packages/service-runtime/src/errors.ts', exportName: 'runtimeErrors', prefix: 'RT' },
+  { file: 'packages/auth/src/errors.ts', exportName: 'authErrors', prefix: 'AUTH' },
   { file: 'packages/api/src/errors.ts', exportName: 'commandErrors', prefix: 'AGW' },
   { file: 'services/health-monitor/src/errors.ts', exportName: 'healthMonitorErrors', prefix: 'HM' },
   { file: 'services/sync-worker/src/errors.ts', exportName: 'syncErrors', prefix: 'SYNC' },

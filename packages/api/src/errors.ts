@@ -22,7 +22,7 @@ export const commandErrors = defineErrorCodes('AGW', {
   },
   AGW_COMMAND_NOT_FOUND: {
     retriable: false,
-    meaning: 'GET /v1/commands/:id names a command this adapter has not seen in the idempotency window (or ever).',
+    meaning: 'GET /v1/commands/:id names a command this adapter has not seen in the idempotency window (or ever), or one another key sent and the caller may not read all commands (the answer is the same, so ids do not leak).',
     fix: 'Check the id from the receipt; commands older than the window are in Postgres (`command_log`).',
   },
   AGW_COMMAND_TYPE_INVALID: {
