@@ -1,6 +1,7 @@
 import { topics } from '@switchyard/events';
 import {
   COMPONENT_NAMES,
+  createStackKey,
   defineStack,
   databaseName,
   dropDatabase,
@@ -23,7 +24,8 @@ import { defineBenchmark, summarize, type BenchContext, type Comparison, type La
 /**
  * The whole stack as `npm start` runs it (infra's stack definition and process runner), on its own topics and
  * database: commands go in over HTTP and are followed to their three destinations. The baseline is the floor
- * under all of it: the same issue create sent straight to the GitHub simulator.
+ * under all of it: the same issue create sent straight to the GitHub simulator. Requests present an API key made
+ * for the run, as every client's do.
  */
 
 type Arrival = 'result' | 'row' | 'frame';
@@ -102,7 +104,7 @@ class Observers {
     this.socket = socket;
   }
 
-  static async start(stack: Stack): Promise<Observers> {
+  static async start(stack: Stack, key: string): Promise<Observers> {
     const arrivals = new Arrivals();
     const kafka = createKafka({ brokers: stack.kafkaBrokers.split(','), clientId: uniqueName('bench-'), logger: silentKafkaLogger });
     const consumer = new EventConsumer(kafka, new TopicNames(stack.topicPrefix), {
@@ -136,7 +138,9 @@ class Observers {
       LISTEN bench_entities;`);
     listener.on('notification', (message) => message.payload && arrivals.record('row', message.payload));
 
-    const socket = new WebSocket(`${localUrl(findComponent(stack, 'ws-fanout'), 'ws')}/v1/stream?types=github.issue.upserted`);
+    const socket = new WebSocket(`${localUrl(findComponent(stack, 'ws-fanout'), 'ws')}/v1/stream?types=github.issue.upserted`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
     socket.on('message', (data: Buffer) => {
       const frame = JSON.parse(data.toString('utf8')) as { op: string; event?: { causationid?: string } };
       if (frame.op === 'event' && frame.event?.causationid) arrivals.record('frame', frame.event.causationid);
@@ -225,6 +229,13 @@ export default defineBenchmark({
 
     context.log(`starting the stack (topics ${stack.topicPrefix}*, database ${databaseName(stack.databaseUrl)})`);
     await prepareStack(stack);
+    // Published before the services start, so each knows it once ready; the budget is one the run does not reach.
+    const { key } = await createStackKey(
+      stack,
+      { name: 'e2e-latency benchmark', scopes: ['commands:send:github.issue.*', 'stream:github.issue.*'], limits: { commandsPerSecond: 1_000_000, burst: 1_000_000 } },
+      'bench',
+    );
+    const authorization = `Bearer ${key}`;
     const running = RunningStack.start(stack, { parentEnv: process.env });
     let observers: Observers | undefined;
     try {
@@ -233,7 +244,7 @@ export default defineBenchmark({
       });
       died.catch(() => undefined);
       await Promise.race([running.waitReady(60000), died]);
-      observers = await Observers.start(stack);
+      observers = await Observers.start(stack, key);
       const { arrivals } = observers;
       const [owner, repo] = REPOSITORY.split('/');
 
@@ -242,7 +253,7 @@ export default defineBenchmark({
         const t0 = performance.now();
         const response = await fetch(api, {
           method: 'POST',
-          headers: { 'content-type': 'application/json' },
+          headers: { 'content-type': 'application/json', authorization },
           body: JSON.stringify({ type: 'github.issue.create', input: { owner, repo, title: `Bench issue ${index}` } }),
         });
         const body = (await response.json()) as { commandId?: string };
@@ -279,7 +290,7 @@ export default defineBenchmark({
         const t0 = performance.now();
         const response = await fetch(`${api}?wait=projected&timeout=30s`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json' },
+          headers: { 'content-type': 'application/json', authorization },
           body: JSON.stringify({ type: 'github.issue.create', input: { owner, repo, title: `Projected issue ${index}` } }),
         });
         const body = (await response.json()) as { projected?: boolean };
@@ -372,6 +383,7 @@ export default defineBenchmark({
           warmup,
           'stack LOG_LEVEL': 'info',
           'github simulator latency': '0 ms (loopback, no injected delay)',
+          'api key': 'one key for every request (commands:send:github.issue.*, stream:github.issue.*), budget 1,000,000/s',
         },
         latencies,
         metrics,

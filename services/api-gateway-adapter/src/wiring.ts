@@ -20,6 +20,11 @@ export interface AdapterRuntime {
   readonly registry: Registry;
   /** Where shutdown steps are registered, in order; its `fatal` stops the process. */
   readonly lifecycle: Pick<Lifecycle, 'onStop' | 'fatal' | 'isStopping'>;
+  /**
+   * Replaces the key check on HTTP requests. Only the auth benchmark sets it, to measure what the check costs;
+   * main.ts never does and no configuration can.
+   */
+  readonly guardForBenchmark?: (app: FastifyInstance) => void;
 }
 
 export interface Adapter {
@@ -121,7 +126,7 @@ export function createAdapter(config: ApiGatewayAdapterConfig, runtime: AdapterR
     budget,
     keys,
     keyStore: auth.store,
-    guard: auth.guard,
+    guard: runtime.guardForBenchmark ?? auth.guard,
     isStopping: () => lifecycle.isStopping,
     checks: [
       ...admin.readinessChecks(producer),
