@@ -31,6 +31,7 @@ ENV NODE_ENV=production
 COPY --from=prod-deps /app /app
 COPY --from=build /app/packages/events/dist /app/packages/events/dist
 COPY --from=build /app/packages/api/dist /app/packages/api/dist
+COPY --from=build /app/packages/auth/dist /app/packages/auth/dist
 COPY --from=build /app/packages/connectors/dist /app/packages/connectors/dist
 COPY --from=build /app/packages/kafka/dist /app/packages/kafka/dist
 COPY --from=build /app/packages/service-runtime/dist /app/packages/service-runtime/dist

@@ -4,7 +4,8 @@ import { KafkaAdmin, type Kafka, type TopicNames } from '@switchyard/kafka';
 import { clusterTest as test, EventCollector, testLogger, waitFor } from '@switchyard/testkit';
 import { describe, expect, onTestFinished } from 'vitest';
 import { assertBuilt } from './support/built.js';
-import { StackProcesses, testStack } from './support/stack.js';
+import { bearer } from './support/http.js';
+import { CLIENT_SCOPES, StackProcesses, testStack, UNLIMITED } from './support/stack.js';
 import { StreamClient } from './support/stream.js';
 
 /**
@@ -12,7 +13,8 @@ import { StreamClient } from './support/stream.js';
  * commands pour in over HTTP, and gets it back while they still do. Then every produce path is checked against
  * what was acknowledged: each 202 is a command in the log exactly once; each command has one terminal result and
  * its issue one entity event; the simulator holds one issue per command; Postgres equals the simulator; the
- * WebSocket client saw every entity event and result once.
+ * WebSocket client saw every entity event and result once. The commands and the stream use one API key, published
+ * before the services start, with a budget the run does not reach.
  */
 
 const COMMANDS = 240;
@@ -27,7 +29,7 @@ interface Submitted {
 }
 
 /** POSTs one create, repeating it with the same Idempotency-Key while the adapter answers 503 (Kafka unavailable). */
-async function submit(api: string, index: number, run: string): Promise<Submitted> {
+async function submit(api: string, key: string, index: number, run: string): Promise<Submitted> {
   const body = JSON.stringify({
     type: 'github.issue.create',
     idempotencyKey: `${run}-${index}`,
@@ -36,7 +38,7 @@ async function submit(api: string, index: number, run: string): Promise<Submitte
   for (let attempt = 1; ; attempt += 1) {
     const response = await fetch(`${api}/v1/commands`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'idempotency-key': `${run}-${index}` },
+      headers: { 'content-type': 'application/json', 'idempotency-key': `${run}-${index}`, ...bearer(key) },
       body,
     });
     const answer = (await response.json()) as { commandId?: string; error?: { code: string } };
@@ -69,14 +71,15 @@ describe('the stack on a 3-node cluster losing a node under load', () => {
   test.for([{ victim: 'a broker' }, { victim: 'the active controller' }] as const)(
     '$victim SIGKILLed and brought back: nothing acknowledged is lost or doubled on any produce path',
     { timeout: 240000 },
-    async ({ victim }, { cluster, brokers, kafka, topics, database }) => {
+    async ({ victim }, { cluster, brokers, kafka, topics, database, keys }) => {
       const { stack } = await testStack({ brokers, topicPrefix: topics.prefix, databaseUrl: database.url });
       assertBuilt(stack);
+      const key = await keys.create(CLIENT_SCOPES, { name: 'broker-failure client', limits: UNLIMITED });
       const processes = await StackProcesses.start(stack);
       onTestFinished(() => processes.kill());
       const api = localUrl(findComponent(stack, 'api-gateway-adapter'));
       const simulator = localUrl(stack.simulator);
-      const stream = await StreamClient.subscribe(`${localUrl(findComponent(stack, 'ws-fanout'), 'ws')}/v1/stream?types=github.issue.*,switchyard.command.*`);
+      const stream = await StreamClient.subscribe(`${localUrl(findComponent(stack, 'ws-fanout'), 'ws')}/v1/stream?types=github.issue.*,switchyard.command.*`, key.key);
       onTestFinished(() => stream.close());
       await cluster.waitForFullIsr(kafka, Object.values(catalog).map((spec) => topics.name(spec)));
 
@@ -91,7 +94,7 @@ describe('the stack on a 3-node cluster losing a node under load', () => {
         Array.from({ length: IN_FLIGHT }, async () => {
           while (next < COMMANDS) {
             const index = next++;
-            submitted.push(await submit(api, index, run));
+            submitted.push(await submit(api, key.key, index, run));
             if (submitted.length === KILL_AT) killed = cluster.kill(node);
             if (submitted.length === RESTART_AT) restarted = killed.then(() => cluster.restart(node));
           }
@@ -124,12 +127,15 @@ describe('the stack on a 3-node cluster losing a node under load', () => {
       const commandCounts = countBy(commands.events, (event) => event.id);
       expect([...ids].filter((id) => commandCounts.get(id) !== 1)).toEqual([]);
       expect(commandCounts.size).toBe(ids.size);
+      // Each names the key it came with (its id, never the key), and so does each terminal result.
+      expect(commands.events.filter((event) => event.authtype !== 'api_key' || event.authid !== key.keyId).map((event) => event.id)).toEqual([]);
 
       // The adapter's results: one terminal result per command, every one a success.
       const terminal = results.events.filter((event) => event.data.status !== 'accepted');
       const terminalCounts = countBy(terminal, (event) => event.data.commandId);
       expect([...ids].filter((id) => terminalCounts.get(id) !== 1)).toEqual([]);
       expect(terminal.filter((event) => event.data.status !== 'succeeded').map((event) => event.data.error?.code)).toEqual([]);
+      expect(terminal.filter((event) => event.authid !== key.keyId).map((event) => event.data.commandId)).toEqual([]);
 
       // The simulator: one issue per command (the effect happened once), titled by the command that made it.
       const issues = (await (await fetch(`${simulator}/_sim/repos/acme/widgets/issues`)).json()) as { number: number; title: string; state: string }[];

@@ -4,14 +4,15 @@ import { test, waitFor, type EventCollector } from '@switchyard/testkit';
 import type pg from 'pg';
 import { describe, expect, onTestFinished } from 'vitest';
 import { assertBuilt } from './support/built.js';
-import { postCommand } from './support/http.js';
-import { StackProcesses, testStack } from './support/stack.js';
+import { bearer, postCommand } from './support/http.js';
+import { CLIENT_SCOPES, StackProcesses, testStack } from './support/stack.js';
 import { StreamClient, type Frame } from './support/stream.js';
 
 /**
  * The whole stack as `npm start` runs it (the same infra/src/stack.ts definition), each process from its built
  * output, on this test's topics, database and free ports: HTTP command → adapter → GitHub simulator → Kafka →
- * Postgres (sync-worker) and WebSocket (ws-fanout).
+ * Postgres (sync-worker) and WebSocket (ws-fanout). Every request presents an API key published to this test's
+ * api-keys topic before the services start; one without a key, or without the scope, gets nowhere.
  */
 
 type ResultEvent = TopicEvent<Topics['commandResults']>;
@@ -43,11 +44,12 @@ interface Flow {
  */
 async function follow(
   apiUrl: string,
+  key: string,
   command: unknown,
   deps: { results: EventCollector<Topics['commandResults']>; pool: pg.Pool; stream: StreamClient },
 ): Promise<Flow> {
   const t0 = performance.now();
-  const answer = await postCommand(apiUrl, command);
+  const answer = await postCommand(apiUrl, key, command);
   const accepted = performance.now() - t0;
   expect(answer.status, JSON.stringify(answer.body)).toBe(202);
   const commandId = answer.body['commandId'] as string;
@@ -90,28 +92,37 @@ async function follow(
 }
 
 describe('the stack end to end (built processes, the launcher’s stack definition)', () => {
-  test('a command flows HTTP → GitHub → Kafka → Postgres and WebSocket; malformed bodies get 400; every process exits 0 on SIGTERM', async ({
+  test('a command flows HTTP → GitHub → Kafka → Postgres and WebSocket; no key gets 401, malformed bodies 400; every process exits 0 on SIGTERM', async ({
     brokers,
     topics,
     database,
     collect,
+    keys,
   }) => {
     const { stack, token } = await testStack({ brokers, topicPrefix: topics.prefix, databaseUrl: database.url });
     assertBuilt(stack);
     const results = await collect(catalog.commandResults);
+    const client = await keys.create(CLIENT_SCOPES, { name: 'e2e client' });
+    const watcher = await keys.create(['stream:github.issue.*'], { name: 'e2e watcher' });
     const started = performance.now();
     const processes = await StackProcesses.start(stack);
     onTestFinished(() => processes.kill());
     console.log(`[e2e] stack ready in ${Math.round(performance.now() - started)} ms`);
 
     const api = localUrl(findComponent(stack, 'api-gateway-adapter'));
-    const stream = await StreamClient.subscribe(`${localUrl(findComponent(stack, 'ws-fanout'), 'ws')}/v1/stream?types=github.issue.*,switchyard.command.*`);
+    const streamUrl = `${localUrl(findComponent(stack, 'ws-fanout'), 'ws')}/v1/stream`;
+    const stream = await StreamClient.subscribe(`${streamUrl}?types=github.issue.*,switchyard.command.*`, client.key);
     onTestFinished(() => stream.close());
+    // A browser cannot set headers: the same key as a subprotocol next to switchyard.v1.
+    const browser = await StreamClient.subscribe(`${streamUrl}?types=github.issue.*`, watcher.key, { via: 'subprotocol' });
+    onTestFinished(() => browser.close());
+    expect(browser.protocol).toBe('switchyard.v1');
     const deps = { results, pool: database.pool, stream };
 
     // Create.
     const created = await follow(
       api,
+      client.key,
       { type: 'github.issue.create', input: { owner: 'acme', repo: 'widgets', title: 'E2E: widget jams', labels: ['e2e'] } },
       deps,
     );
@@ -140,10 +151,21 @@ describe('the stack end to end (built processes, the launcher’s stack definiti
     expect(created.frame.event?.entityversion).toBe(created.row.version);
     expect(created.result.data.entity?.version).toBe(created.row.version);
     expect(created.resultFrame.event?.id).toBe(created.result.id);
+    // The command's events carry the key's id (never the key) as their Auth Context, and its status is the key's to read.
+    expect(created.result).toMatchObject({ authtype: 'api_key', authid: client.keyId });
+    expect(JSON.stringify(created.result)).not.toContain(client.key);
+    const status = await fetch(`${api}/v1/commands/${commandId}`, { headers: bearer(client.key) });
+    expect(status.status).toBe(200);
+    expect(await status.json()).toMatchObject({ commandId, status: 'succeeded' });
+    expect((await fetch(`${api}/v1/commands/${commandId}`, { headers: bearer(watcher.key) })).status).toBe(403);
+    expect((await browser.waitFor((frame) => frame.event?.type === 'github.issue.upserted' && frame.event.causationid === commandId)).frame).toMatchObject({
+      event: { subject: 'github:issue:acme/widgets#1' },
+    });
 
     // Close: an update takes the same path.
     const closed = await follow(
       api,
+      client.key,
       { type: 'github.issue.update', input: { owner: 'acme', repo: 'widgets', number: 1, state: 'closed' } },
       deps,
     );
@@ -163,24 +185,41 @@ describe('the stack end to end (built processes, the launcher’s stack definiti
       );
     }
 
-    // Malformed bodies: 400 naming the field, and nothing reaches Kafka.
+    // No key, a key that is not one, a key without the scope: refused before anything reaches Kafka.
     const before = results.records.length;
-    expect(await postCommand(api, { type: 'github.issue.create', input: { owner: 'acme', repo: 'widgets' } })).toEqual({
+    const create = { type: 'github.issue.create', input: { owner: 'acme', repo: 'widgets', title: 'not sent' } };
+    const missing = await fetch(`${api}/v1/commands`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(create) });
+    expect(missing.status).toBe(401);
+    expect(missing.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    expect(await missing.json()).toMatchObject({ error: { code: 'AUTH_MISSING', retriable: false } });
+    const forged = `${client.keyId}_${'A'.repeat(43)}`;
+    expect(await postCommand(api, forged, create)).toMatchObject({ status: 401, body: { error: { code: 'AUTH_KEY_UNKNOWN' } } });
+    expect(await postCommand(api, watcher.key, create)).toMatchObject({ status: 403, body: { error: { code: 'AUTH_SCOPE_MISSING' } } });
+    expect(await StreamClient.refusal(`${streamUrl}?types=github.issue.*`)).toMatchObject({
+      status: 401,
+      wwwAuthenticate: expect.stringMatching(/^Bearer/),
+      body: { error: { code: 'AUTH_MISSING' } },
+    });
+    expect(await StreamClient.refusal(`${streamUrl}?types=github.issue.*`, forged)).toMatchObject({ status: 401, body: { error: { code: 'AUTH_KEY_UNKNOWN' } } });
+
+    // Malformed bodies: 400 naming the field, and nothing reaches Kafka.
+    expect(await postCommand(api, client.key, { type: 'github.issue.create', input: { owner: 'acme', repo: 'widgets' } })).toEqual({
       status: 400,
       body: { error: { code: 'AGW_COMMAND_INPUT_INVALID', field: 'input.title', message: expect.stringContaining('input.title'), retriable: false } },
     });
-    expect(await postCommand(api, { type: 'github.issue.crate', input: {} })).toMatchObject({
+    expect(await postCommand(api, client.key, { type: 'github.issue.crate', input: {} })).toMatchObject({
       status: 400,
       body: { error: { code: 'AGW_COMMAND_TYPE_INVALID', field: 'type' } },
     });
-    expect(await postCommand(api, { type: 'github.issue.create', input: { owner: 'acme', repo: 'widgets', title: 'x' }, connexion: 'github' })).toMatchObject({
+    expect(await postCommand(api, client.key, { type: 'github.issue.create', input: { owner: 'acme', repo: 'widgets', title: 'x' }, connexion: 'github' })).toMatchObject({
       status: 400,
       body: { error: { code: 'AGW_REQUEST_INVALID', field: 'connexion' } },
     });
-    expect(await postCommand(api, '{"type": "github.issue.create", ')).toMatchObject({ status: 400, body: { error: { code: 'RT_REQUEST_INVALID' } } });
+    expect(await postCommand(api, client.key, '{"type": "github.issue.create", ')).toMatchObject({ status: 400, body: { error: { code: 'RT_REQUEST_INVALID' } } });
 
     // Graceful shutdown of every process.
     stream.close();
+    browser.close();
     expect(await processes.stop()).toEqual({
       'github-simulator': 0,
       'api-gateway-adapter': 0,
@@ -191,6 +230,6 @@ describe('the stack end to end (built processes, the launcher’s stack definiti
     expect(results.records.length).toBe(before);
     const lines = processes.lines();
     expect(lines.length).toBeGreaterThan(40);
-    for (const line of lines) expect(line).not.toContain(token);
+    for (const line of lines) for (const secret of [token, client.key, watcher.key, forged]) expect(line).not.toContain(secret);
   });
 });

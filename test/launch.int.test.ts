@@ -1,6 +1,7 @@
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { COMPONENT_NAMES, portVariable, repoRoot, type ComponentName } from '@switchyard/infra';
@@ -10,7 +11,8 @@ import { freePorts } from './support/stack.js';
 
 /**
  * `npm start`'s launcher (infra/dist/launch.js, as scripts/start.sh runs it) against this test's Kafka (through
- * KAFKA_BROKERS, so it starts no broker), database, topic prefix and free ports.
+ * KAFKA_BROKERS, so it starts no broker), database, topic prefix and free ports, keeping its development key in a
+ * folder of the test's own (SWITCHYARD_DEV_KEY_FILE), never in the checkout's .cache/dev-key.json.
  */
 
 const run = promisify(execFile);
@@ -59,7 +61,49 @@ function children(pid: number): Map<ComponentName, number> {
   return found;
 }
 
+/**
+ * Runs a command line as printed (bash, with KEY set as the banner's `export` line sets it) until it prints its
+ * first line, then stops it: for the stream examples, which run until stopped.
+ */
+function firstLine(line: string, env: Record<string, string>, timeoutMs = 15000): Promise<string> {
+  const child = spawn('bash', ['-c', line], { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const stop = () => {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  let output = '';
+  let errors = '';
+  return new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      stop();
+      reject(new Error(`no output within ${timeoutMs} ms from: ${line}\n${errors}`));
+    }, timeoutMs);
+    child.stderr.on('data', (chunk: Buffer) => (errors += chunk.toString('utf8')));
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+      if (!output.includes('\n')) return;
+      clearTimeout(timer);
+      stop();
+      resolve(output.slice(0, output.indexOf('\n')));
+    });
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`exited with ${String(code)} before printing a line: ${line}\n${errors}`));
+    });
+  });
+}
+
 const alive = (pid: number) => existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z');
+
+/** A folder for the launcher's development key, removed when the test ends. */
+function keyFolder(): string {
+  const folder = mkdtempSync(join(tmpdir(), 'sy-dev-key-'));
+  onTestFinished(() => rmSync(folder, { recursive: true, force: true }));
+  return folder;
+}
 
 async function launcherEnv(fixtures: { brokers: string; topicPrefix: string; databaseUrl: string }): Promise<Record<string, string>> {
   const ports = await freePorts();
@@ -67,12 +111,17 @@ async function launcherEnv(fixtures: { brokers: string; topicPrefix: string; dat
     KAFKA_BROKERS: fixtures.brokers,
     TOPIC_PREFIX: fixtures.topicPrefix,
     DATABASE_URL: fixtures.databaseUrl,
+    SWITCHYARD_DEV_KEY_FILE: join(keyFolder(), 'dev-key.json'),
     ...Object.fromEntries(COMPONENT_NAMES.map((name) => [portVariable(name), String(ports[name])])),
   };
 }
 
 describe('the launcher behind npm start', () => {
-  test('starts the stack, prints commands that work as pasted, and leaves nothing running after SIGTERM', async ({ brokers, topics, database }) => {
+  test('starts the stack, mints and prints its key, prints commands that work as pasted, and leaves nothing running after SIGTERM', async ({
+    brokers,
+    topics,
+    database,
+  }) => {
     expect(existsSync(LAUNCHER), `${LAUNCHER} is missing: run npx tsc -b`).toBe(true);
     const env = await launcherEnv({ brokers, topicPrefix: topics.prefix, databaseUrl: database.url });
     const launcher = new Launcher(env);
@@ -91,6 +140,20 @@ describe('the launcher behind npm start', () => {
 
     const api = `http://127.0.0.1:${env[portVariable('api-gateway-adapter')]}`;
     const output = launcher.output;
+
+    // The development key: minted on this first run, saved for the user only, printed in the banner and nowhere else.
+    const keyFile = env['SWITCHYARD_DEV_KEY_FILE']!;
+    expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+    const saved = JSON.parse(readFileSync(keyFile, 'utf8')) as Record<string, string>;
+    expect(saved).toEqual({ key: expect.stringMatching(/^sy_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/), keyId: saved['key']!.slice(0, 19), topicPrefix: topics.prefix, brokers });
+    const key = saved['key']!;
+    expect(output).toContain(`development key ${saved['keyId']} minted (no saved key); saved in ${keyFile}`);
+    const bannerAt = output.indexOf('Switchyard is ready');
+    expect(output.slice(0, bannerAt)).not.toContain(key);
+    expect(output).toMatch(new RegExp(`^Key +${key}$`, 'm'));
+    expect(output).toContain(`  export KEY=${key}\n`);
+    expect(output).toContain(`TOPIC_PREFIX=${topics.prefix} npm run keys -- create --name ci --scope 'commands:send:github.issue.*'`);
+    const shell = { KEY: key };
     expect(output).toContain(`ws://127.0.0.1:${env[portVariable('ws-fanout')]}/v1/stream?types=github.issue.*`);
     for (const name of ['api-gateway-adapter', 'sync-worker', 'health-monitor', 'ws-fanout'] as const) {
       expect(output).toContain(`http://127.0.0.1:${env[portVariable(name)]}/metrics`);
@@ -102,8 +165,24 @@ describe('the launcher behind npm start', () => {
     const curlAt = lines.findIndex((line) => line.trimStart().startsWith(`curl -s ${api}/v1/commands`));
     expect(curlAt).toBeGreaterThan(0);
     const curl = `${lines[curlAt]!.replace(/\\$/, '')} ${lines[curlAt + 1]!}`;
-    const { stdout: answer } = await run('bash', ['-c', curl]);
+    expect(curl).toContain('-H "Authorization: Bearer $KEY"');
+    const { stdout: answer } = await run('bash', ['-c', curl], { env: { PATH: process.env['PATH'] ?? '', ...shell } });
     expect(JSON.parse(answer)).toMatchObject({ type: 'github.issue.create', target: 'github:repository:acme/widgets' });
+    // Without the key, the same curl is refused.
+    const { stdout: refused } = await run('bash', ['-c', curl], { env: { PATH: process.env['PATH'] ?? '', KEY: '' } });
+    expect(JSON.parse(refused)).toMatchObject({ error: { code: 'AUTH_MALFORMED' } });
+
+    // The stream examples for Node (the key in the Authorization header) and for a browser (as a subprotocol) as
+    // printed: each is subscribed.
+    const nodeExample = lines.find((line) => line.includes('node -e "new WebSocket('))!;
+    const browserExample = lines.find((line) => line.includes('in a browser:'))!;
+    expect(nodeExample).toContain("authorization: 'Bearer ' + process.env.KEY");
+    expect(browserExample).toContain(`'switchyard.bearer.${key}'`);
+    const nodeLine = nodeExample.slice(nodeExample.indexOf('node -e'));
+    const browserLine = `node -e "${browserExample.slice(browserExample.indexOf('new WebSocket(')).replace(/;?\s*$/, '')}.onmessage = (m) => console.log(m.data)"`;
+    for (const line of [nodeLine, browserLine]) {
+      expect(JSON.parse(await firstLine(line, shell)), line).toMatchObject({ op: 'subscribed' });
+    }
 
     // The psql line as printed finds it in github_issues.
     const psql = lines.find((line) => line.includes('FROM github_issues'))!.trim();
@@ -117,6 +196,8 @@ describe('the launcher behind npm start', () => {
     for (const [name, pid] of pids) expect(alive(pid), `${name} (pid ${pid}) still running`).toBe(false);
     expect(launcher.output).toMatch(/stopping the services[\s\S]*stopped$/m);
     expect(launcher.output).not.toContain(token);
+    // The services' lines (name │ …) never show the key, before or after the banner.
+    expect(launcher.output.split('\n').filter((line) => line.includes(' │ ') && line.includes(key))).toEqual([]);
   });
 
   test('when a service dies it says which and why, stops the rest and exits 1', async ({ brokers, topics, database }) => {

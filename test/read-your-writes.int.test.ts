@@ -3,27 +3,30 @@ import { findComponent, localUrl } from '@switchyard/infra';
 import { test } from '@switchyard/testkit';
 import { describe, expect, onTestFinished } from 'vitest';
 import { assertBuilt } from './support/built.js';
-import { StackProcesses, testStack } from './support/stack.js';
+import { bearer } from './support/http.js';
+import { CLIENT_SCOPES, StackProcesses, testStack, UNLIMITED } from './support/stack.js';
 
 /**
  * `POST /v1/commands?wait=projected` answers only once the sync worker has committed the command's entity to
  * Postgres (the adapter learns it from the projection-positions topic, never from Postgres): a SELECT sent right
- * after the answer sees the version the answer names, every time.
+ * after the answer sees the version the answer names, every time. The commands present one API key, published before
+ * the services start, with a budget the run does not reach.
  */
 
 const ROUNDS = 500;
 const LANES = 4;
 
 describe('read your writes', () => {
-  test(`wait=projected ${ROUNDS} times: a SELECT right after each answer sees the new version`, { timeout: 240000 }, async ({ brokers, topics, database }) => {
+  test(`wait=projected ${ROUNDS} times: a SELECT right after each answer sees the new version`, { timeout: 240000 }, async ({ brokers, topics, database, keys }) => {
     const { stack } = await testStack({ brokers, topicPrefix: topics.prefix, databaseUrl: database.url }, { logLevel: 'warn' });
     assertBuilt(stack);
+    const key = await keys.create(CLIENT_SCOPES, { name: 'read-your-writes client', limits: UNLIMITED });
     const processes = await StackProcesses.start(stack);
     onTestFinished(() => processes.kill());
     const api = `${localUrl(findComponent(stack, 'api-gateway-adapter'))}/v1/commands?wait=projected&timeout=20s`;
 
     const submit = async (body: unknown): Promise<CommandStatusView> => {
-      const response = await fetch(api, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const response = await fetch(api, { method: 'POST', headers: { 'content-type': 'application/json', ...bearer(key.key) }, body: JSON.stringify(body) });
       const answer: unknown = await response.json();
       expect(response.status, JSON.stringify(answer)).toBe(200);
       return CommandStatusView.parse(answer);

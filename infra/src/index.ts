@@ -10,6 +10,21 @@ export {
   waitForKafka,
 } from './kafka-broker.js';
 export type { LocalKafka, LocalKafkaNode, LocalKafkaOptions, LocalKafkaStatus } from './kafka-broker.js';
+export {
+  createStackKey,
+  decideDevKey,
+  DEV_KEY_CREATED_BY,
+  DEV_KEY_FILE,
+  DEV_KEY_NAME,
+  DEV_KEY_SCOPES,
+  devKeyPath,
+  ensureDevKey,
+  parseDevKeyFile,
+  type DevKey,
+  type DevKeyDecision,
+  type DevKeyFile,
+  type StackKeysOptions,
+} from './keys.js';
 export { formatLogLine, redact, type LogFormatOptions } from './log-format.js';
 export { DEFAULT_DATABASE_URL, databaseName, dropDatabase, ensureDatabase, withDatabase } from './postgres.js';
 export { repoRoot } from './paths.js';

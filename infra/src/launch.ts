@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 import { createServer } from 'node:net';
+import { relative } from 'node:path';
 import { DEFAULT_TOPIC_PREFIX } from '@switchyard/events';
 import { startLocalKafka, stopLocalKafka, waitForKafka, type LocalKafka } from './kafka-broker.js';
+import { DEV_KEY_FILE, devKeyPath, ensureDevKey, type DevKey } from './keys.js';
 import { formatLogLine, redact } from './log-format.js';
+import { repoRoot } from './paths.js';
 import { databaseName, DEFAULT_DATABASE_URL } from './postgres.js';
 import { describeExit, prepareStack, RunningStack, StackStartError, type UnexpectedExit } from './run-stack.js';
 import {
@@ -23,8 +26,9 @@ import {
 
 /**
  * `npm start`: the whole stack on this machine. Kafka (the local broker, unless KAFKA_BROKERS names a cluster),
- * the database and the topics, then the GitHub simulator and the four services as child processes; their log
- * lines are shown one readable line each. Ctrl-C (or SIGTERM) stops the services, then the broker if this run
+ * the database and the topics, the development API key (keys.ts: kept in .cache/dev-key.json while the api-keys
+ * topic has it, minted anew otherwise), then the GitHub simulator and the four services as child processes; their
+ * log lines are shown one readable line each. The key is printed once, in the ready banner. Ctrl-C (or SIGTERM) stops the services, then the broker if this run
  * started it. A service that dies takes the stack down with exit code 1. Settings: see stack.ts, or `--help`.
  */
 
@@ -41,6 +45,7 @@ Environment (all optional):
   DATABASE_URL                 default ${DEFAULT_DATABASE_URL} (created when missing)
   TOPIC_PREFIX                 default ${DEFAULT_TOPIC_PREFIX}
   LOG_LEVEL                    default info
+  SWITCHYARD_DEV_KEY_FILE      where the development API key is kept (default ${DEV_KEY_FILE}; mode 0600)
 ${COMPONENT_NAMES.map((name) => `  ${portVariable(name).padEnd(36)} port of ${name}`).join('\n')}
 `;
 
@@ -82,6 +87,10 @@ try {
   process.exit(2);
 }
 const { stack } = local;
+const root = repoRoot();
+const devKeyFile = devKeyPath(process.env, root);
+/** Replaced in every line a process prints: the run's GitHub token, then the development key. */
+const secrets = [token];
 
 let running: RunningStack | undefined;
 let brokerStart: Promise<LocalKafka> | undefined;
@@ -142,12 +151,27 @@ function reportDeath(death: UnexpectedExit | StackStartError): string {
   const tail = death.tail.slice(-25);
   if (tail.length > 0) {
     say(`last ${tail.length} lines of ${name}:`, 'error');
-    for (const line of tail) process.stdout.write(`${formatLogLine(name, redact(line, [token]), { color, nameWidth: NAME_WIDTH })}\n`);
+    for (const line of tail) process.stdout.write(`${formatLogLine(name, redact(line, secrets), { color, nameWidth: NAME_WIDTH })}\n`);
   }
   return name;
 }
 
-function banner(stack: Stack, broker: LocalKafka | undefined, seconds: string): string {
+/** Where a file is, as the user would type it from the repository root. */
+function shown(path: string): string {
+  const inside = relative(root, path);
+  return inside.startsWith('..') ? path : inside;
+}
+
+/** The variables `npm run keys` needs to reach this stack's api-keys topic (none with the defaults). */
+function keysCommandEnv(stack: Stack): string {
+  const settings = [
+    ...(stack.kafkaBrokers === '127.0.0.1:9092' ? [] : [`KAFKA_BROKERS=${stack.kafkaBrokers}`]),
+    ...(stack.topicPrefix === DEFAULT_TOPIC_PREFIX ? [] : [`TOPIC_PREFIX=${stack.topicPrefix}`]),
+  ];
+  return settings.map((setting) => `${setting} `).join('');
+}
+
+function banner(stack: Stack, broker: LocalKafka | undefined, key: DevKey, seconds: string): string {
   const api = localUrl(findComponent(stack, 'api-gateway-adapter'));
   const stream = localUrl(findComponent(stack, 'ws-fanout'), 'ws');
   const db = new URL(stack.databaseUrl);
@@ -166,18 +190,26 @@ function banner(stack: Stack, broker: LocalKafka | undefined, seconds: string): 
     : `${stack.kafkaBrokers}  (KAFKA_BROKERS)`;
   const heading = (text: string) => paint(1, text.padEnd(10));
   const dim = (text: string) => paint(2, text);
+  const issues = `${stream}/v1/stream?types=github.issue.*`;
+  const origin = key.minted === undefined ? `kept in ${shown(key.file)}` : `new, saved in ${shown(key.file)}`;
   return [
     '',
     paint(32, `Switchyard is ready (${seconds} s).`),
     '',
+    `${heading('Key')} ${key.key}`,
+    dim(`  your local development key (admin; ${origin}); every request sends it as Authorization: Bearer`),
+    `  export KEY=${key.key}`,
+    dim(`  more keys:  ${keysCommandEnv(stack)}npm run keys -- create --name ci --scope 'commands:send:github.issue.*'  (docs/security.md)`),
+    '',
     `${heading('Commands')} POST ${api}/v1/commands`,
-    `  curl -s ${api}/v1/commands -H 'content-type: application/json' \\`,
+    `  curl -s ${api}/v1/commands -H "Authorization: Bearer $KEY" -H 'content-type: application/json' \\`,
     `    -d '${create}'`,
     dim(`  then close it:  -d '${close}'`),
     '',
     `${heading('Stream')} ${stream}/v1/stream?types=github.issue.*,switchyard.command.*`,
-    `  websocat '${stream}/v1/stream?types=github.issue.*'`,
-    dim(`  or, Node 22+:  node -e "new WebSocket('${stream}/v1/stream?types=github.issue.*').onmessage = (m) => console.log(m.data)"`),
+    `  websocat -H "Authorization: Bearer $KEY" '${issues}'`,
+    dim(`  or, Node 22+:  node -e "new WebSocket('${issues}', { headers: { authorization: 'Bearer ' + process.env.KEY } }).onmessage = (m) => console.log(m.data)"`),
+    dim(`  in a browser:  new WebSocket('${issues}', ['switchyard.v1', 'switchyard.bearer.${key.key}'])`),
     '',
     `${heading('Postgres')} ${psql}`,
     `  ${psql} -c 'SELECT repository, number, title, state, updated_at FROM github_issues ORDER BY updated_at DESC LIMIT 10'`,
@@ -226,10 +258,19 @@ async function main(): Promise<void> {
   );
   if (shutdown) return;
 
+  const key = await ensureDevKey(stack, devKeyFile);
+  secrets.push(key.key);
+  say(
+    key.minted === undefined
+      ? `development key ${key.keyId} (kept in ${shown(key.file)})`
+      : `development key ${key.keyId} minted (${key.minted}); saved in ${shown(key.file)}`,
+  );
+  if (shutdown) return;
+
   const started = performance.now();
   running = RunningStack.start(stack, {
     parentEnv: process.env,
-    onLine: (name, line) => process.stdout.write(`${formatLogLine(name, redact(line, [token]), { color, nameWidth: NAME_WIDTH })}\n`),
+    onLine: (name, line) => process.stdout.write(`${formatLogLine(name, redact(line, secrets), { color, nameWidth: NAME_WIDTH })}\n`),
   });
   say(`started ${stackComponents(stack).map((component) => component.name).join(', ')}; waiting for them to be ready`);
   const death = running.unexpectedExit;
@@ -242,7 +283,7 @@ async function main(): Promise<void> {
   }
   if (shutdown) return;
   if (failure) return stopAll(1, reportDeath(failure));
-  process.stdout.write(banner(stack, broker, ((performance.now() - started) / 1000).toFixed(1)));
+  process.stdout.write(banner(stack, broker, key, ((performance.now() - started) / 1000).toFixed(1)));
 
   const died = await death;
   if (shutdown) return;

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import type { ApiKeyLimits } from '@switchyard/events';
 import {
   COMPONENT_NAMES,
   defineStack,
@@ -12,6 +13,15 @@ import {
   type StackOptions,
 } from '@switchyard/infra';
 import { freePort, ServiceProcess, waitFor } from '@switchyard/testkit';
+
+/**
+ * What a client of the issue commands holds: send them, read their status, stream issues and command results. The
+ * stack tests publish a key with these scopes to their api-keys topic before the services start (testkit `keys`).
+ */
+export const CLIENT_SCOPES = ['commands:send:github.issue.*', 'commands:read', 'stream:github.issue.*', 'stream:switchyard.command.*'] as const;
+
+/** A budget the load tests do not reach: they send hundreds of commands a second with one key. */
+export const UNLIMITED: ApiKeyLimits = { commandsPerSecond: 1_000_000, burst: 1_000_000 };
 
 /** Free ports for every component, so tests never collide with `npm start` or each other. */
 export async function freePorts(): Promise<Record<ComponentName, number>> {

@@ -24,6 +24,18 @@ export interface TimedFrame {
   readonly at: number;
 }
 
+/**
+ * How a client presents its key on the upgrade: the Authorization header (servers, Node), or, where a client cannot
+ * set headers (browsers), a `switchyard.bearer.<key>` subprotocol offered next to `switchyard.v1`.
+ */
+export type KeyTransport = 'header' | 'subprotocol';
+
+function connect(url: string, key: string | undefined, via: KeyTransport): WebSocket {
+  if (key === undefined) return new WebSocket(url);
+  if (via === 'subprotocol') return new WebSocket(url, ['switchyard.v1', `switchyard.bearer.${key}`]);
+  return new WebSocket(url, { headers: { authorization: `Bearer ${key}` } });
+}
+
 /** A WebSocket client of GET /v1/stream that keeps every frame with its arrival time. */
 export class StreamClient {
   readonly frames: TimedFrame[] = [];
@@ -36,9 +48,9 @@ export class StreamClient {
     this.closed = new Promise((resolve) => socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
   }
 
-  /** Connects and waits for the `?types=` subscription to be confirmed. */
-  static async subscribe(url: string): Promise<StreamClient> {
-    const socket = new WebSocket(url);
+  /** Connects with `key` and waits for the `?types=` subscription to be confirmed. */
+  static async subscribe(url: string, key: string, options: { via?: KeyTransport } = {}): Promise<StreamClient> {
+    const socket = connect(url, key, options.via ?? 'header');
     // Listen before 'open': the server confirms the subscription at once, and that frame can arrive in the same
     // chunk as the 101 response — ws then emits it before a continuation of the 'open' promise could listen.
     const client = new StreamClient(socket);
@@ -48,6 +60,43 @@ export class StreamClient {
     });
     await client.waitFor((frame) => frame.op === 'subscribed');
     return client;
+  }
+
+  /**
+   * Tries to connect and expects the upgrade to be refused: resolves with the HTTP answer (status, the
+   * WWW-Authenticate header, the JSON body). Rejects when the connection is accepted.
+   */
+  static async refusal(url: string, key?: string): Promise<{ status: number; wwwAuthenticate: string | undefined; body: unknown }> {
+    const socket = connect(url, key, 'header');
+    return new Promise((resolve, reject) => {
+      socket.once('unexpected-response', (_request, response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (text += chunk));
+        response.on('end', () => {
+          let body: unknown = text;
+          try {
+            body = JSON.parse(text);
+          } catch {
+            // not JSON: kept as text
+          }
+          const header = response.headers['www-authenticate'];
+          resolve({ status: response.statusCode ?? 0, wwwAuthenticate: Array.isArray(header) ? header.join(', ') : header, body });
+          socket.terminate();
+        });
+      });
+      socket.once('open', () => {
+        socket.terminate();
+        reject(new Error(`${url}: the upgrade was accepted`));
+      });
+      // Also after the refusal: ending a handshake that was refused is reported as an error too.
+      socket.on('error', (error) => reject(error));
+    });
+  }
+
+  /** The subprotocol the server selected ('' when none was offered). */
+  get protocol(): string {
+    return this.socket.protocol;
   }
 
   async waitFor(predicate: (frame: Frame) => boolean, timeoutMs = 15000): Promise<TimedFrame> {

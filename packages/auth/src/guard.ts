@@ -44,7 +44,8 @@ export function principalOf(request: FastifyRequest): Principal {
  * Guards an app: every route must declare `config.auth` (a route registered without one throws at startup, so
  * none is forgotten) except the ops endpoints; each request to it must present a valid key that meets the
  * requirement (401 / 403 otherwise, with `WWW-Authenticate` on 401). A request for no route needs a valid key
- * too, so unknown paths are not told apart from known ones without one. Call it before registering routes.
+ * too, so unknown paths are not told apart from known ones without one. Call it before registering routes. When
+ * the app is ready it logs its route table (`routes`, each with `method`, `url` and `auth`).
  */
 export function guard(app: FastifyInstance, authenticator: Authenticator): void {
   const routes: GuardedRoute[] = [];
@@ -56,6 +57,10 @@ export function guard(app: FastifyInstance, authenticator: Authenticator): void 
     const auth = route.config?.auth;
     if (!open && auth === undefined) throw new Error(`route ${methods.join(',')} ${route.url} declares no config.auth requirement`);
     for (const method of methods) routes.push({ method, url: route.url, auth: open ? undefined : auth });
+  });
+  // The route table, once: what every route needs, for operators and for the tests that try each route.
+  app.addHook('onReady', async () => {
+    app.log.info({ routes: routes.filter((route) => route.method !== 'HEAD') }, 'routes');
   });
   app.addHook('onRequest', async (request, reply) => {
     const requirement = request.routeOptions.config.auth;
