@@ -48,6 +48,7 @@ export {
   LOCAL_KAFKA_PORT,
   localKafkaBrokers,
   localKafkaName,
+  SERVICE_NAMES,
   loadLocalStack,
   localUrl,
   portVariable,

@@ -63,3 +63,11 @@ export type AuthErrorCode = keyof typeof authErrors;
 
 export const AuthError = errorClass('AuthError', authErrors);
 export type AuthError = InstanceType<typeof AuthError>;
+
+/**
+ * The `WWW-Authenticate` challenge of a 401 (RFC 6750): `error="invalid_token"` when a credential was presented and
+ * refused; none when there was none, as the RFC advises.
+ */
+export function bearerChallenge(error: AuthError): string {
+  return error.code === 'AUTH_MISSING' ? 'Bearer realm="switchyard"' : 'Bearer realm="switchyard", error="invalid_token"';
+}

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Authenticator, type Principal } from './authenticate.js';
-import { AuthError } from './errors.js';
+import { AuthError, bearerChallenge } from './errors.js';
 import type { Requirement } from './scopes.js';
 
 /** What a route declares in `config.auth`: the requirement its callers must meet. */
@@ -69,7 +69,7 @@ export function guard(app: FastifyInstance, authenticator: Authenticator): void 
       request.principal = authenticator.fromHeaders(request.headers);
     } catch (error) {
       if (error instanceof AuthError && error.httpStatus === 401) {
-        void reply.header('www-authenticate', `Bearer realm="switchyard", error="invalid_token"`);
+        void reply.header('www-authenticate', bearerChallenge(error));
       }
       throw error;
     }

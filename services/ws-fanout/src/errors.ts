@@ -36,6 +36,25 @@ export const wsFanoutErrors = defineErrorCodes('WS', {
     meaning: 'A subscribe would exceed WS_MAX_SUBSCRIPTIONS on this connection.',
     fix: 'Combine filters (types take patterns, subjects take lists) or open another connection.',
   },
+  WS_SCOPE_MISSING: {
+    retriable: false,
+    close: 4403,
+    meaning: "A subscription's `types` has an entry the key may not stream: no `stream:` scope of the key covers it. The close reason names the entry.",
+    fix: 'Subscribe only to types within the key\'s `stream:` scopes (a subscription without `types` gets just those), or use a key with a wider scope.',
+  },
+  WS_KEY_REVOKED: {
+    retriable: false,
+    close: 4401,
+    meaning: 'The key the connection was opened with was revoked; its open connections are closed within a second. The close reason names the key id.',
+    fix: 'Reconnect with another key; an admin can create one.',
+  },
+  WS_SUBPROTOCOL_REQUIRED: {
+    retriable: false,
+    close: null,
+    http: 400,
+    meaning: 'The key came as a `switchyard.bearer.<key>` subprotocol without `switchyard.v1` beside it; the bearer entry is never selected, so such a client would fail the handshake.',
+    fix: "Offer both: `new WebSocket(url, ['switchyard.v1', 'switchyard.bearer.' + key])`.",
+  },
   WS_SLOW_CONSUMER: {
     retriable: true,
     close: 4008,

@@ -1,3 +1,4 @@
+import type { Principal } from '@switchyard/auth';
 import type { Logger, Registry } from '@switchyard/service-runtime';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { WebSocket, type RawData } from 'ws';
@@ -48,6 +49,13 @@ interface Connection {
   readonly id: number;
   readonly socket: WebSocket;
   readonly remote: string;
+  /** The key the connection was opened with. */
+  readonly principal: Principal;
+  /**
+   * Whether the key may stream an event type: checked once per event and connection, before any subscription's
+   * filter (the key's compiled scopes cache the answer per type).
+   */
+  readonly mayStream: (type: string) => boolean;
   readonly subscriptions: Map<string, Subscription>;
   /** A ping went out and no pong has come back yet. */
   awaitingPong: boolean;
@@ -60,6 +68,8 @@ interface Connection {
 
 export interface AcceptContext {
   readonly remote: string;
+  /** The key the upgrade presented; it limits what every subscription of the connection sees. */
+  readonly principal: Principal;
   /** The filter of the `default` subscription from the query string, `undefined` for none, or why it is invalid. */
   readonly initial: Parsed<Filter | undefined>;
 }
@@ -160,10 +170,13 @@ export class Hub {
 
   /** Takes over an upgraded connection. */
   accept(socket: WebSocket, context: AcceptContext): void {
+    const { grants } = context.principal;
     const connection: Connection = {
       id: this.nextId++,
       socket,
       remote: context.remote,
+      principal: context.principal,
+      mayStream: grants.admin ? () => true : (type) => grants.mayStream(type),
       subscriptions: new Map(),
       awaitingPong: false,
       closing: undefined,
@@ -182,7 +195,7 @@ export class Hub {
       this.options.logger.debug({ connection: connection.id, err: error }, 'websocket error');
     });
     socket.on('close', (code) => this.onClose(connection, code));
-    this.options.logger.debug({ connection: connection.id, remote: connection.remote }, 'client connected');
+    this.options.logger.debug({ connection: connection.id, remote: connection.remote, keyId: context.principal.keyId }, 'client connected');
 
     if (this.stopping) {
       this.close(connection, 'WS_SHUTTING_DOWN', 'server shutting down');
@@ -191,20 +204,35 @@ export class Hub {
     } else if (!context.initial.ok) {
       this.reject(connection, context.initial.error);
     } else if (context.initial.value !== undefined) {
-      this.subscribe(connection, DEFAULT_SUBSCRIPTION_ID, context.initial.value);
+      this.subscribe(connection, DEFAULT_SUBSCRIPTION_ID, context.initial.value, 'types');
     }
   }
 
   /**
-   * Sends one event to every subscription it matches: one frame per matching subscription. Returns the number of
-   * frames sent. `receivedAt` (performance.now()) is when the event came from Kafka, for the delay metric.
+   * Closes every open connection opened with the key, with 4401 WS_KEY_REVOKED (call it when the key store sees
+   * the revocation). Returns how many were closed.
+   */
+  revoke(keyId: string): number {
+    let closed = 0;
+    for (const connection of this.connections) {
+      if (connection.principal.keyId !== keyId || connection.closing !== undefined) continue;
+      this.close(connection, 'WS_KEY_REVOKED', `key ${keyId} was revoked`);
+      closed += 1;
+    }
+    return closed;
+  }
+
+  /**
+   * Sends one event to every subscription it matches whose connection's key may stream its type: one frame per
+   * such subscription. Returns the number of frames sent. `receivedAt` (performance.now()) is when the event came
+   * from Kafka, for the delay metric.
    */
   publish(event: MatchableEvent, receivedAt: number): number {
     let frames: EventFrames | undefined;
     let onSent: ((error?: Error) => void) | undefined;
     let sent = 0;
     for (const connection of this.connections) {
-      if (connection.closing !== undefined) continue;
+      if (connection.closing !== undefined || connection.subscriptions.size === 0 || !connection.mayStream(event.type)) continue;
       for (const subscription of connection.subscriptions.values()) {
         if (!subscription.matches(event)) continue;
         frames ??= new EventFrames(event);
@@ -264,7 +292,7 @@ export class Hub {
       const message = parsed.value;
       switch (message.op) {
         case 'subscribe':
-          this.subscribe(connection, message.id, message.filter ?? {});
+          this.subscribe(connection, message.id, message.filter ?? {}, 'filter.types');
           return;
         case 'unsubscribe':
           connection.subscriptions.delete(message.id);
@@ -284,7 +312,12 @@ export class Hub {
     }
   }
 
-  private subscribe(connection: Connection, id: string, filter: Filter): void {
+  /**
+   * Opens a subscription, unless its id is taken, the connection has too many, or one of its `types` is not
+   * within the key's `stream:` scopes (`typesField` names the field in the refusal: `filter.types` or, for the
+   * query string, `types`). Without `types` it is open too: events outside the scopes are left out in `publish`.
+   */
+  private subscribe(connection: Connection, id: string, filter: Filter, typesField: string): void {
     if (connection.subscriptions.has(id)) {
       this.reject(
         connection,
@@ -297,6 +330,19 @@ export class Hub {
         connection,
         new WsFanoutError('WS_TOO_MANY_SUBSCRIPTIONS', `id: at most ${this.options.maxSubscriptions} subscriptions per connection`, {
           details: { field: 'id' },
+        }),
+      );
+      return;
+    }
+    const { grants, keyId } = connection.principal;
+    const types = filter.types ?? [];
+    const outside = types.findIndex((entry) => !grants.mayStreamPattern(entry));
+    if (outside >= 0) {
+      const field = `${typesField}[${outside}]`;
+      this.reject(
+        connection,
+        new WsFanoutError('WS_SCOPE_MISSING', `${field}: ${types[outside] ?? ''} is outside the stream: scopes of key ${keyId}`, {
+          details: { field },
         }),
       );
       return;

@@ -37,6 +37,9 @@ describe('error registry', () => {
     expect(closeCodeOf('WS_DUPLICATE_SUBSCRIPTION')).toBe(4409);
     expect(closeCodeOf('WS_SLOW_CONSUMER')).toBe(4008);
     expect(closeCodeOf('WS_SHUTTING_DOWN')).toBe(1001);
+    expect(closeCodeOf('WS_SCOPE_MISSING')).toBe(4403);
+    expect(closeCodeOf('WS_KEY_REVOKED')).toBe(4401);
+    expect(wsFanoutErrors.WS_SUBPROTOCOL_REQUIRED).toMatchObject({ close: null, http: 400 });
     for (const code of Object.keys(wsFanoutErrors) as WsFanoutErrorCode[]) {
       const close = closeCodeOf(code);
       if (close === null) continue;

@@ -1,4 +1,6 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { BEARER_SUBPROTOCOL_PREFIX, serviceAuth, STREAM_SUBPROTOCOL, type ServiceAuth } from '@switchyard/auth';
 import {
   createEvent,
   entityKey,
@@ -9,7 +11,7 @@ import {
 } from '@switchyard/events';
 import { KafkaAdmin, type Kafka, type KafkaError, type TopicNames } from '@switchyard/kafka';
 import { createLogger, createMetricsRegistry, type Env } from '@switchyard/service-runtime';
-import { testLogger, uniqueName, waitFor, type WaitOptions } from '@switchyard/testkit';
+import { testLogger, uniqueName, waitFor, type TestKey, type TestKeys, type WaitOptions } from '@switchyard/testkit';
 import { WebSocket, type ClientOptions } from 'ws';
 import { buildApp, streamOptions } from '../src/app.js';
 import { loadWsFanoutConfig } from '../src/config.js';
@@ -21,6 +23,9 @@ export interface RunningFanout {
   readonly url: string;
   readonly wsUrl: string;
   readonly hub: Hub;
+  readonly auth: ServiceAuth;
+  /** A key with `stream:**`, published before the service started (so it knows it). */
+  readonly key: TestKey;
   readonly groupId: string;
   readonly fatal: KafkaError[];
   /** The value of one metric sample in the Prometheus text, or undefined when absent. */
@@ -33,9 +38,13 @@ export async function startFanout(options: {
   kafka: Kafka;
   brokers: string;
   names: TopicNames;
+  /** The test's `keys` fixture (or `testKeys(producer)`): the service reads keys from the same api-keys topic. */
+  keys: TestKeys;
   env?: Env;
-  /** Runs once the port is open, before Kafka consumption starts (clients may connect then, as in main.ts). */
-  onListening?: (wsUrl: string) => Promise<void>;
+  /** Runs once the port is open, before the api keys are read (upgrades get 503 then, as in main.ts). */
+  beforeKeys?: (wsUrl: string) => Promise<void>;
+  /** Runs once the port is open and the keys are read, before event consumption starts (clients may connect then). */
+  onListening?: (wsUrl: string, key: TestKey) => Promise<void>;
   /** Runs after the live offsets of every streamed topic are captured, before the consumer joins its group. */
   afterCapture?: () => Promise<void>;
 }): Promise<RunningFanout> {
@@ -50,8 +59,10 @@ export async function startFanout(options: {
   const registry = createMetricsRegistry('ws-fanout');
   const admin = new KafkaAdmin(options.kafka, options.names, testLogger);
   await admin.connect();
-  const hub = new Hub(hubOptions(config, logger, registry));
   const fatal: KafkaError[] = [];
+  const key = await options.keys.create(['stream:**'], { name: 'ws-fanout test stream' });
+  const auth = serviceAuth({ kafka: options.kafka, names: options.names, admin, service: 'ws-fanout', logger, onFatal: (error) => fatal.push(error) });
+  const hub = new Hub(hubOptions(config, logger, registry));
   const lastTopic = options.names.name(STREAMED_TOPICS[STREAMED_TOPICS.length - 1]!);
   const live = new LiveEvents({
     kafka: options.kafka,
@@ -78,21 +89,29 @@ export async function startFanout(options: {
     isStopping: () => stopping,
     checks: [
       ...admin.readinessChecks(),
+      auth.readiness,
       { name: 'consumer', check: () => live.check() },
     ],
+    auth,
     stream: streamOptions(config, hub),
   });
   await app.listen({ port: config.PORT, host: config.HOST });
   hub.start();
   const { port } = app.server.address() as AddressInfo;
   const url = `http://127.0.0.1:${port}`;
-  await options.onListening?.(`ws://127.0.0.1:${port}/v1/stream`);
+  const wsUrl = `ws://127.0.0.1:${port}/v1/stream`;
+  await options.beforeKeys?.(wsUrl);
+  await auth.start();
+  await auth.store.loaded;
+  await options.onListening?.(wsUrl, key);
   await live.start();
   await waitFor(async () => (await fetch(`${url}/readyz`)).ok, { what: 'ws-fanout /readyz' });
   return {
     url,
-    wsUrl: `ws://127.0.0.1:${port}/v1/stream`,
+    wsUrl,
     hub,
+    auth,
+    key,
     groupId: live.groupId,
     fatal,
     async metric(name, labels = {}) {
@@ -104,6 +123,7 @@ export async function startFanout(options: {
       await hub.closeAll();
       await live.stop();
       await live.deleteGroup();
+      await auth.stop();
       await app.close();
       await admin.disconnect();
     },
@@ -137,11 +157,28 @@ export interface Closed {
   readonly reason: string;
 }
 
+/** How a client presents its key: `Authorization: Bearer <key>` (Node), or the subprotocols a browser offers. */
+export type Presentation = 'header' | 'subprotocol';
+
+export interface ConnectOptions extends ClientOptions {
+  /** Default `header`. */
+  readonly via?: Presentation;
+}
+
+/** The subprotocols and client options that present `key` as `via` says (a key string or a test key). */
+export function presenting(key: TestKey | string, via: Presentation = 'header', options: ClientOptions = {}): { protocols: string[]; options: ClientOptions } {
+  const text = typeof key === 'string' ? key : key.key;
+  if (via === 'subprotocol') return { protocols: [STREAM_SUBPROTOCOL, `${BEARER_SUBPROTOCOL_PREFIX}${text}`], options };
+  return { protocols: [], options: { ...options, headers: { ...options.headers, authorization: `Bearer ${text}` } } };
+}
+
 /** A WebSocket client over loopback that keeps every frame it receives. */
 export class TestClient {
   readonly socket: WebSocket;
   readonly frames: ServerFrame[] = [];
   readonly closed: Promise<Closed>;
+  /** performance.now() when the close arrived. */
+  closedAt: number | undefined;
   private closedWith: Closed | undefined;
 
   private constructor(socket: WebSocket) {
@@ -149,14 +186,17 @@ export class TestClient {
     socket.on('message', (data: Buffer) => this.frames.push(JSON.parse(data.toString('utf8')) as ServerFrame));
     this.closed = new Promise((resolve) =>
       socket.once('close', (code, reason) => {
+        this.closedAt = performance.now();
         this.closedWith = { code, reason: reason.toString('utf8') };
         resolve(this.closedWith);
       }),
     );
   }
 
-  static async connect(url: string, options: ClientOptions = {}): Promise<TestClient> {
-    const socket = new WebSocket(url, options);
+  /** Connects presenting `key` (in the Authorization header unless `via: 'subprotocol'`). */
+  static async connect(url: string, key: TestKey | string, { via, ...clientOptions }: ConnectOptions = {}): Promise<TestClient> {
+    const { protocols, options } = presenting(key, via, clientOptions);
+    const socket = new WebSocket(url, protocols, options);
     const client = new TestClient(socket);
     await new Promise<void>((resolve, reject) => {
       socket.once('open', () => resolve());
@@ -205,6 +245,37 @@ export class TestClient {
   close(): void {
     this.socket.close();
   }
+}
+
+/** What an upgrade request got: the HTTP refusal, or 101 and the subprotocol the server selected. */
+export interface UpgradeAnswer {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  /** The refusal's body as text ('' on 101). */
+  readonly body: string;
+  /** The selected subprotocol on 101 ('' for none). */
+  readonly protocol: string;
+}
+
+/** Tries an upgrade with these subprotocols and options (see `presenting`); an accepted socket is dropped at once. */
+export function upgradeResponse(url: string, credentials: { protocols: string[]; options: ClientOptions } = { protocols: [], options: {} }): Promise<UpgradeAnswer> {
+  const socket = new WebSocket(url, credentials.protocols, credentials.options);
+  return new Promise((resolve, reject) => {
+    socket.once('unexpected-response', (_request, response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body, protocol: '' }));
+      response.on('error', reject);
+    });
+    socket.once('open', () => {
+      resolve({ status: 101, headers: {}, body: '', protocol: socket.protocol });
+      socket.terminate();
+    });
+    socket.once('error', reject);
+  });
 }
 
 /** Lets in-flight frames arrive before asserting that something did not. */

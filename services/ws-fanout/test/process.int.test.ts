@@ -4,18 +4,20 @@ import { topics } from '@switchyard/events';
 import { freePort, ServiceProcess, waitFor } from '@switchyard/testkit';
 import { describe, expect, onTestFinished } from 'vitest';
 import { test } from '@switchyard/testkit';
-import { commandSucceeded, issueUpserted, settle, TestClient } from './harness.js';
+import { commandSucceeded, issueUpserted, settle, TestClient, upgradeResponse } from './harness.js';
 
 const ENTRY = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
 describe('ws-fanout as a process (node dist/main.js)', () => {
-  test('streams live events, then on SIGTERM closes clients with 1001, deletes its group and exits 0', async ({
+  test('streams live events to a key, then on SIGTERM closes clients with 1001, deletes its group and exits 0', async ({
     brokers,
     kafka,
     topics: t,
     producer,
+    keys,
   }) => {
     expect(existsSync(ENTRY), `${ENTRY} is missing: build with npx tsc -b services/ws-fanout`).toBe(true);
+    const key = await keys.create(['stream:github.issue.*']);
     const before = issueUpserted(1);
     await producer.send(topics.entities, [before]);
 
@@ -35,7 +37,10 @@ describe('ws-fanout as a process (node dist/main.js)', () => {
     const ours = (await groupsNow()).filter((group) => group.startsWith(`${t.prefix}ws-fanout.`));
     expect(ours).toHaveLength(1);
 
-    const client = await TestClient.connect(`ws://127.0.0.1:${port}/v1/stream?types=github.issue.*`);
+    const anonymous = await upgradeResponse(`ws://127.0.0.1:${port}/v1/stream`);
+    expect(anonymous.status).toBe(401);
+    expect(JSON.parse(anonymous.body)).toMatchObject({ error: { code: 'AUTH_MISSING' } });
+    const client = await TestClient.connect(`ws://127.0.0.1:${port}/v1/stream?types=github.issue.*`, key);
     onTestFinished(() => client.socket.terminate());
     await client.waitForFrame((frame) => frame.op === 'subscribed' && frame.id === 'default');
     const after = issueUpserted(2);
@@ -51,7 +56,9 @@ describe('ws-fanout as a process (node dist/main.js)', () => {
     await waitFor(async () => !(await groupsNow()).includes(ours[0]!), { what: 'the consumer group to be deleted' });
     const messages = service.logs().map((line) => line['msg']);
     expect(messages).toContain('positioned at live offsets');
+    expect(messages).toContain('api keys loaded');
     expect(messages).toContain('shutdown complete');
+    expect(JSON.stringify(service.logs())).not.toContain(key.key.slice(key.keyId.length));
   });
 
   test('refuses to start with bad configuration, naming each variable', async () => {

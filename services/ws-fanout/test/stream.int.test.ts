@@ -1,11 +1,13 @@
 import { topics } from '@switchyard/events';
 import type { Env } from '@switchyard/service-runtime';
-import { waitFor, type InfraFixtures } from '@switchyard/testkit';
+import { waitFor, type InfraFixtures, type TestKey } from '@switchyard/testkit';
 import { describe, expect, onTestFinished } from 'vitest';
-import { WebSocket, type ClientOptions } from 'ws';
 import { test } from '@switchyard/testkit';
 import {
   commandSucceeded,
+  presenting,
+  upgradeResponse,
+  type ConnectOptions,
   customerUpserted,
   healthChanged,
   issueDeleted,
@@ -16,44 +18,35 @@ import {
   type RunningFanout,
 } from './harness.js';
 
-type Fixtures = Pick<InfraFixtures, 'kafka' | 'brokers' | 'topics'>;
+type Fixtures = Pick<InfraFixtures, 'kafka' | 'brokers' | 'topics' | 'keys'>;
 
-/** What an upgrade request got instead of a WebSocket: the HTTP status, or 101 when it was accepted. */
-function upgradeStatus(url: string, options?: ClientOptions): Promise<number> {
-  const socket = new WebSocket(url, options);
-  return new Promise((resolve, reject) => {
-    socket.once('unexpected-response', (_request, response) => {
-      resolve(response.statusCode ?? 0);
-      response.resume();
-    });
-    socket.once('open', () => {
-      resolve(101);
-      socket.terminate();
-    });
-    socket.once('error', reject);
-  });
+/** The HTTP status an upgrade request got instead of a WebSocket, or 101 when it was accepted. */
+async function upgradeStatus(url: string, key?: TestKey, options: ConnectOptions = {}): Promise<number> {
+  const { via, ...clientOptions } = options;
+  const answer = await upgradeResponse(url, key === undefined ? { protocols: [], options: clientOptions } : presenting(key, via, clientOptions));
+  return answer.status;
 }
 
 /** Starts the service in-process on this test's topics and stops it when the test ends. */
-async function fanout({ kafka, brokers, topics: t }: Fixtures, env: Env = {}): Promise<RunningFanout> {
-  const running = await startFanout({ kafka, brokers, names: t.names, env });
+async function fanout({ kafka, brokers, topics: t, keys }: Fixtures, env: Env = {}): Promise<RunningFanout> {
+  const running = await startFanout({ kafka, brokers, names: t.names, keys, env });
   onTestFinished(() => running.stop());
   return running;
 }
 
-async function connect(url: string, options?: ClientOptions): Promise<TestClient> {
-  const client = await TestClient.connect(url, options);
+async function connect(url: string, key: TestKey, options?: ConnectOptions): Promise<TestClient> {
+  const client = await TestClient.connect(url, key, options);
   onTestFinished(() => client.socket.terminate());
   return client;
 }
 
 describe('ws-fanout stream', () => {
-  test('a subscriber gets exactly the matching events produced after ready, and nothing older', async ({ kafka, brokers, topics: t, producer }) => {
+  test('a subscriber gets exactly the matching events produced after ready, and nothing older', async ({ kafka, brokers, topics: t, producer, keys }) => {
     const old = issueUpserted(1);
     await producer.send(topics.entities, [old]);
 
-    const service = await fanout({ kafka, brokers, topics: t });
-    const client = await connect(service.wsUrl);
+    const service = await fanout({ kafka, brokers, topics: t, keys });
+    const client = await connect(service.wsUrl, service.key);
     await client.subscribe('issues', { types: ['github.issue.*'] });
     await client.subscribe('one', { subjects: ['github:issue:acme/widgets#2'] });
     await client.subscribe('request', { correlationId: 'req-42' });
@@ -83,6 +76,7 @@ describe('ws-fanout stream', () => {
     brokers,
     topics: t,
     producer,
+    keys,
   }) => {
     const beforeCapture = issueUpserted(1);
     const duringJoin = issueUpserted(2);
@@ -91,9 +85,10 @@ describe('ws-fanout stream', () => {
       kafka,
       brokers,
       names: t.names,
-      onListening: async (wsUrl) => {
+      keys,
+      onListening: async (wsUrl, key) => {
         await producer.send(topics.entities, [beforeCapture]);
-        client = await connect(wsUrl);
+        client = await connect(wsUrl, key);
         await client.subscribe('all');
       },
       // Kafka's own "latest" would be resolved after this, at the first fetch, and skip the event.
@@ -109,10 +104,10 @@ describe('ws-fanout stream', () => {
     expect(client!.eventIds().sort()).toEqual([duringJoin.id, afterReady.id].sort());
   });
 
-  test('two clients with different filters each get theirs, one frame per matching subscription', async ({ kafka, brokers, topics: t, producer }) => {
-    const service = await fanout({ kafka, brokers, topics: t });
-    const issues = await connect(service.wsUrl);
-    const health = await connect(service.wsUrl);
+  test('two clients with different filters each get theirs, one frame per matching subscription', async ({ kafka, brokers, topics: t, producer, keys }) => {
+    const service = await fanout({ kafka, brokers, topics: t, keys });
+    const issues = await connect(service.wsUrl, service.key);
+    const health = await connect(service.wsUrl, service.key);
     await issues.subscribe('a', { types: ['github.issue.upserted'] });
     await issues.subscribe('b', { types: ['github.**'] });
     await health.subscribe('h', { types: ['switchyard.api.health_changed'] });
@@ -132,13 +127,13 @@ describe('ws-fanout stream', () => {
     expect(health.eventIds()).toEqual([down.id]);
   });
 
-  test('every instance delivers every event (each is its own consumer group)', async ({ kafka, brokers, topics: t, producer }) => {
-    const first = await fanout({ kafka, brokers, topics: t });
-    const second = await fanout({ kafka, brokers, topics: t });
+  test('every instance delivers every event (each is its own consumer group)', async ({ kafka, brokers, topics: t, producer, keys }) => {
+    const first = await fanout({ kafka, brokers, topics: t, keys });
+    const second = await fanout({ kafka, brokers, topics: t, keys });
     expect(first.groupId).not.toBe(second.groupId);
     expect(first.groupId.startsWith(`${t.prefix}ws-fanout.`)).toBe(true);
-    const a = await connect(first.wsUrl);
-    const b = await connect(second.wsUrl);
+    const a = await connect(first.wsUrl, first.key);
+    const b = await connect(second.wsUrl, second.key);
     await a.subscribe('s', { types: ['**'] });
     await b.subscribe('s', { types: ['**'] });
     const events = [issueUpserted(1), issueUpserted(2), issueUpserted(3), issueUpserted(4)];
@@ -149,9 +144,9 @@ describe('ws-fanout stream', () => {
     expect(b.eventIds().sort()).toEqual(events.map((event) => event.id).sort());
   });
 
-  test('unsubscribe stops delivery on that subscription only', async ({ kafka, brokers, topics: t, producer }) => {
-    const service = await fanout({ kafka, brokers, topics: t });
-    const client = await connect(service.wsUrl);
+  test('unsubscribe stops delivery on that subscription only', async ({ kafka, brokers, topics: t, producer, keys }) => {
+    const service = await fanout({ kafka, brokers, topics: t, keys });
+    const client = await connect(service.wsUrl, service.key);
     await client.subscribe('gone', { types: ['github.issue.*'] });
     await client.subscribe('kept', { types: ['github.issue.*'] });
     const before = issueUpserted(1);
@@ -171,9 +166,9 @@ describe('ws-fanout stream', () => {
     expect(await service.metric('switchyard_ws_subscriptions')).toBe(1);
   });
 
-  test('?types= subscribes at connect as "default"; a bad pattern there closes 4400 naming it', async ({ kafka, brokers, topics: t, producer }) => {
-    const service = await fanout({ kafka, brokers, topics: t });
-    const client = await connect(`${service.wsUrl}?types=github.issue.*,switchyard.command.*`);
+  test('?types= subscribes at connect as "default"; a bad pattern there closes 4400 naming it', async ({ kafka, brokers, topics: t, producer, keys }) => {
+    const service = await fanout({ kafka, brokers, topics: t, keys });
+    const client = await connect(`${service.wsUrl}?types=github.issue.*,switchyard.command.*`, service.key);
     await client.waitForFrame((frame) => frame.op === 'subscribed' && frame.id === 'default');
     const issue = issueUpserted(5);
     const result = commandSucceeded('cmd-9');
@@ -185,15 +180,15 @@ describe('ws-fanout stream', () => {
     expect(client.eventIds('default').sort()).toEqual([issue.id, result.id].sort());
     expect(client.events()).toHaveLength(2);
 
-    const bad = await connect(`${service.wsUrl}?types=github.issue.*,GitHub.Issue`);
+    const bad = await connect(`${service.wsUrl}?types=github.issue.*,GitHub.Issue`, service.key);
     expect(await bad.closed).toMatchObject({ code: 4400, reason: expect.stringMatching(/^types\[1\]: /) });
   });
 
-  test('an invalid message closes that client with 4400 naming the field; another client keeps receiving', async ({ kafka, brokers, topics: t, producer }) => {
-    const service = await fanout({ kafka, brokers, topics: t });
-    const bystander = await connect(service.wsUrl);
+  test('an invalid message closes that client with 4400 naming the field; another client keeps receiving', async ({ kafka, brokers, topics: t, producer, keys }) => {
+    const service = await fanout({ kafka, brokers, topics: t, keys });
+    const bystander = await connect(service.wsUrl, service.key);
     await bystander.subscribe('all', {});
-    const offender = await connect(service.wsUrl);
+    const offender = await connect(service.wsUrl, service.key);
     offender.send({ op: 'subscribe', id: 's1', filter: { types: ['github.issue.up*'] } });
     const closed = await offender.closed;
     expect(closed.code).toBe(4400);
@@ -203,7 +198,7 @@ describe('ws-fanout stream', () => {
       expect.objectContaining({ op: 'error', code: 'WS_INVALID_MESSAGE', field: 'filter.types[0]' }),
     );
 
-    const typo = await connect(service.wsUrl);
+    const typo = await connect(service.wsUrl, service.key);
     typo.send({ op: 'subscribe', id: 's1', fliter: {} });
     expect(await typo.closed).toMatchObject({ code: 4400, reason: 'fliter: unknown field' });
 
@@ -215,25 +210,25 @@ describe('ws-fanout stream', () => {
     expect(await service.metric('switchyard_ws_connections_closed_total', { reason: 'invalid_message' })).toBe(2);
   });
 
-  test('a non-JSON or binary frame closes with 1007', async ({ kafka, brokers, topics: t }) => {
-    const service = await fanout({ kafka, brokers, topics: t });
-    const text = await connect(service.wsUrl);
+  test('a non-JSON or binary frame closes with 1007', async ({ kafka, brokers, topics: t, keys }) => {
+    const service = await fanout({ kafka, brokers, topics: t, keys });
+    const text = await connect(service.wsUrl, service.key);
     text.socket.send('hello');
     expect(await text.closed).toMatchObject({ code: 1007, reason: expect.stringMatching(/^not JSON/) });
 
-    const binary = await connect(service.wsUrl);
+    const binary = await connect(service.wsUrl, service.key);
     binary.socket.send(Buffer.from(JSON.stringify({ op: 'ping' })), { binary: true });
     expect(await binary.closed).toMatchObject({ code: 1007, reason: expect.stringMatching(/binary/) });
 
-    const fine = await connect(service.wsUrl);
+    const fine = await connect(service.wsUrl, service.key);
     fine.send({ op: 'ping' });
     await fine.waitForFrame((frame) => frame.op === 'pong');
     expect(fine.isClosed).toBe(false);
   });
 
-  test('a message over WS_MAX_MESSAGE_BYTES closes with 1009', async ({ kafka, brokers, topics: t }) => {
-    const service = await fanout({ kafka, brokers, topics: t }, { WS_MAX_MESSAGE_BYTES: '1024' });
-    const client = await connect(service.wsUrl);
+  test('a message over WS_MAX_MESSAGE_BYTES closes with 1009', async ({ kafka, brokers, topics: t, keys }) => {
+    const service = await fanout({ kafka, brokers, topics: t, keys }, { WS_MAX_MESSAGE_BYTES: '1024' });
+    const client = await connect(service.wsUrl, service.key);
     const subjects = Array.from({ length: 100 }, (_, index) => `github:issue:acme/widgets#${index}`);
     client.send({ op: 'subscribe', id: 's1', filter: { subjects } });
     expect(await client.closed).toMatchObject({ code: 1009 });
@@ -242,14 +237,14 @@ describe('ws-fanout stream', () => {
     });
   });
 
-  test('a duplicate subscription id closes 4409; one subscription over the limit closes 4429', async ({ kafka, brokers, topics: t }) => {
-    const service = await fanout({ kafka, brokers, topics: t }, { WS_MAX_SUBSCRIPTIONS: '2' });
-    const duplicate = await connect(service.wsUrl);
+  test('a duplicate subscription id closes 4409; one subscription over the limit closes 4429', async ({ kafka, brokers, topics: t, keys }) => {
+    const service = await fanout({ kafka, brokers, topics: t, keys }, { WS_MAX_SUBSCRIPTIONS: '2' });
+    const duplicate = await connect(service.wsUrl, service.key);
     await duplicate.subscribe('s1', {});
     duplicate.send({ op: 'subscribe', id: 's1', filter: {} });
     expect(await duplicate.closed).toMatchObject({ code: 4409, reason: 'id: subscription "s1" is already open' });
 
-    const greedy = await connect(service.wsUrl);
+    const greedy = await connect(service.wsUrl, service.key);
     await greedy.subscribe('s1');
     await greedy.subscribe('s2');
     greedy.send({ op: 'subscribe', id: 's3' });
@@ -257,11 +252,11 @@ describe('ws-fanout stream', () => {
     await waitFor(async () => (await service.metric('switchyard_ws_subscriptions')) === 0, { what: 'subscriptions released' });
   });
 
-  test('a client too slow to drain is closed with 4008 while a normal client receives everything', async ({ kafka, brokers, topics: t, producer }) => {
-    const service = await fanout({ kafka, brokers, topics: t }, { WS_MAX_BUFFERED_BYTES: String(256 * 1024), WS_CLOSE_TIMEOUT_MS: '20000' });
-    const normal = await connect(service.wsUrl);
+  test('a client too slow to drain is closed with 4008 while a normal client receives everything', async ({ kafka, brokers, topics: t, producer, keys }) => {
+    const service = await fanout({ kafka, brokers, topics: t, keys }, { WS_MAX_BUFFERED_BYTES: String(256 * 1024), WS_CLOSE_TIMEOUT_MS: '20000' });
+    const normal = await connect(service.wsUrl, service.key);
     await normal.subscribe('all', { types: ['github.issue.*'] });
-    const slow = await connect(service.wsUrl);
+    const slow = await connect(service.wsUrl, service.key);
     await slow.subscribe('all', { types: ['github.issue.*'] });
     slow.socket.pause(); // stops reading: the kernel buffers fill, then the server's
 
@@ -284,10 +279,10 @@ describe('ws-fanout stream', () => {
     expect(normal.isClosed).toBe(false);
   });
 
-  test('a client that stops answering pings is dropped; one that answers stays', async ({ kafka, brokers, topics: t, producer }) => {
-    const service = await fanout({ kafka, brokers, topics: t }, { WS_PING_INTERVAL_MS: '100' });
-    const silent = await connect(service.wsUrl, { autoPong: false });
-    const alive = await connect(service.wsUrl);
+  test('a client that stops answering pings is dropped; one that answers stays', async ({ kafka, brokers, topics: t, producer, keys }) => {
+    const service = await fanout({ kafka, brokers, topics: t, keys }, { WS_PING_INTERVAL_MS: '100' });
+    const silent = await connect(service.wsUrl, service.key, { autoPong: false });
+    const alive = await connect(service.wsUrl, service.key);
     await alive.subscribe('all');
     expect(await silent.closed).toMatchObject({ code: 1006 });
     expect(await service.metric('switchyard_ws_connections_closed_total', { reason: 'heartbeat_timeout' })).toBe(1);
@@ -298,9 +293,9 @@ describe('ws-fanout stream', () => {
     expect(alive.isClosed).toBe(false);
   });
 
-  test('a record that does not decode is skipped and counted; the stream goes on', async ({ kafka, brokers, topics: t, producer }) => {
-    const service = await fanout({ kafka, brokers, topics: t });
-    const client = await connect(service.wsUrl);
+  test('a record that does not decode is skipped and counted; the stream goes on', async ({ kafka, brokers, topics: t, producer, keys }) => {
+    const service = await fanout({ kafka, brokers, topics: t, keys });
+    const client = await connect(service.wsUrl, service.key);
     await client.subscribe('all');
     await producer.sendRaw([
       {
@@ -323,39 +318,42 @@ describe('ws-fanout stream', () => {
     expect(await service.metric('switchyard_ws_delivery_delay_seconds_count')).toBe(1);
   });
 
-  test('refuses connections over WS_MAX_CONNECTIONS with 1013, and answers HTTP on the edges', async ({ kafka, brokers, topics: t }) => {
-    const service = await fanout({ kafka, brokers, topics: t }, { WS_MAX_CONNECTIONS: '1' });
-    const first = await connect(service.wsUrl);
-    const second = await connect(service.wsUrl);
+  test('refuses connections over WS_MAX_CONNECTIONS with 1013, and answers HTTP on the edges', async ({ kafka, brokers, topics: t, keys }) => {
+    const service = await fanout({ kafka, brokers, topics: t, keys }, { WS_MAX_CONNECTIONS: '1' });
+    const first = await connect(service.wsUrl, service.key);
+    const second = await connect(service.wsUrl, service.key);
     expect(await second.closed).toMatchObject({ code: 1013 });
     expect(first.isClosed).toBe(false);
     expect(await service.metric('switchyard_ws_connections')).toBe(1);
 
-    const plain = await fetch(`${service.url}/v1/stream`);
+    const plain = await fetch(`${service.url}/v1/stream`, { headers: service.key.headers });
     expect(plain.status).toBe(426);
     expect(await plain.json()).toMatchObject({ error: { code: 'WS_UPGRADE_REQUIRED' } });
-    expect(await upgradeStatus(service.wsUrl.replace('/v1/stream', '/v1/other'))).toBe(404);
+    const anonymous = await fetch(`${service.url}/v1/stream`);
+    expect(anonymous.status).toBe(401);
+    expect(await anonymous.json()).toMatchObject({ error: { code: 'AUTH_MISSING' } });
+    expect(await upgradeStatus(service.wsUrl.replace('/v1/stream', '/v1/other'), service.key)).toBe(404);
     const ready = await (await fetch(`${service.url}/readyz`)).json();
-    expect(ready).toMatchObject({ status: 'ready', checks: { kafka: { ok: true }, consumer: { ok: true } } });
+    expect(ready).toMatchObject({ status: 'ready', checks: { kafka: { ok: true }, 'api keys': { ok: true }, consumer: { ok: true } } });
   });
 
-  test('only allowed origins may connect when WS_ALLOWED_ORIGINS is set', async ({ kafka, brokers, topics: t }) => {
-    const service = await fanout({ kafka, brokers, topics: t }, { WS_ALLOWED_ORIGINS: 'https://app.example.com' });
-    const allowed = await connect(service.wsUrl, { origin: 'https://app.example.com' });
+  test('only allowed origins may connect when WS_ALLOWED_ORIGINS is set', async ({ kafka, brokers, topics: t, keys }) => {
+    const service = await fanout({ kafka, brokers, topics: t, keys }, { WS_ALLOWED_ORIGINS: 'https://app.example.com' });
+    const allowed = await connect(service.wsUrl, service.key, { origin: 'https://app.example.com' });
     expect(allowed.isClosed).toBe(false);
-    expect(await upgradeStatus(service.wsUrl, { origin: 'https://evil.example.com' })).toBe(403);
+    expect(await upgradeStatus(service.wsUrl, service.key, { origin: 'https://evil.example.com' })).toBe(403);
     // Non-browser clients send no Origin and are not affected.
-    expect(await upgradeStatus(service.wsUrl)).toBe(101);
+    expect(await upgradeStatus(service.wsUrl, service.key)).toBe(101);
   });
 
-  test('shutdown closes clients with 1001 and refuses new upgrades with 503', async ({ kafka, brokers, topics: t }) => {
-    const service = await startFanout({ kafka, brokers, names: t.names });
-    const client = await connect(service.wsUrl);
+  test('shutdown closes clients with 1001 and refuses new upgrades with 503', async ({ kafka, brokers, topics: t, keys }) => {
+    const service = await startFanout({ kafka, brokers, names: t.names, keys });
+    const client = await connect(service.wsUrl, service.key);
     await client.subscribe('all');
     const closing = service.hub.closeAll();
     expect(await client.closed).toMatchObject({ code: 1001, reason: 'server shutting down' });
     await closing;
-    expect(await upgradeStatus(service.wsUrl)).toBe(503);
+    expect(await upgradeStatus(service.wsUrl, service.key)).toBe(503);
     await service.stop();
   });
 });
