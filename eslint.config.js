@@ -50,7 +50,7 @@ export default tseslint.config(
   },
   {
     // Places that legitimately read the environment: service entry points, the launcher and test/bench tooling.
-    files: ['services/*/src/main.ts', 'services/*/src/cli.ts', 'infra/src/**', 'packages/testkit/src/**', 'bench/**', '**/test/**', 'packages/simulators/src/cli.ts'],
+    files: ['services/*/src/main.ts', 'services/*/src/cli.ts', 'infra/src/**', 'packages/testkit/src/**', 'bench/**', '**/test/**', 'packages/simulators/src/cli.ts', 'packages/auth/src/cli.ts'],
     rules: { 'no-restricted-properties': 'off' },
   },
   {

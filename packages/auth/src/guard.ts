@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { Authenticator, type Principal } from './authenticate.js';
+import { type Authenticator, type Principal } from './authenticate.js';
 import { AuthError, bearerChallenge } from './errors.js';
 import type { Requirement } from './scopes.js';
 
