@@ -1,4 +1,5 @@
 import {
+  authContextOf,
   childTraceparent,
   commandResultType,
   type commandSchemas,
@@ -41,7 +42,8 @@ function isRebuild(event: Envelope): event is RebuildCommand {
 /**
  * Carries out `switchyard.projection.rebuild` commands from the commands topic (its own consumer group; every other
  * command type belongs to another service and is skipped). Reports `accepted`, then `succeeded` or `failed`, on the
- * command-results topic. A command redelivered after a crash is recognised by its id and not rebuilt twice.
+ * command-results topic, each repeating the command's Auth Context. A command redelivered after a crash is recognised
+ * by its id and not rebuilt twice.
  */
 export class RebuildCommands {
   private readonly options: RebuildCommandsOptions;
@@ -93,6 +95,8 @@ export class RebuildCommands {
       correlationId: command.correlationid,
       causationId: command.id,
       traceparent: childTraceparent(command.traceparent),
+      // Who asked for the rebuild, repeated so the audit trail names them on every result.
+      auth: authContextOf(command),
       data,
     }) as TopicEventInput<typeof topics.commandResults>;
     await this.options.producer.send(topics.commandResults, [result]);

@@ -1,3 +1,4 @@
+import { serviceAuth } from '@switchyard/auth';
 import { createKafka, DeadLetters, EventProducer, KafkaAdmin, TopicNames } from '@switchyard/kafka';
 import { bootService } from '@switchyard/service-runtime';
 import { buildApp } from './app.js';
@@ -20,6 +21,8 @@ const producer = new EventProducer(kafka, names);
 const pool = createPool(config.DATABASE_URL, config.DB_POOL_SIZE, { synchronousCommit: config.SYNC_SYNCHRONOUS_COMMIT });
 const retry = { initialMs: config.SYNC_RETRY_INITIAL_MS, maxMs: config.SYNC_RETRY_MAX_MS };
 const onFatal = (error: Error) => lifecycle.fatal(error, 'consumer stopped');
+// The API keys, read from the api-keys topic, that GET /v1/positions checks (admin only).
+const auth = serviceAuth({ kafka, names, admin, service: SERVICE, logger, onFatal });
 // Committed positions go out on the projection-positions topic through a producer of their own, so that a problem
 // with that topic never holds up dead letters (a producer sends what is queued on it in one request).
 const positionsProducer = new EventProducer(kafka, names);
@@ -62,9 +65,11 @@ const app = buildApp({
   logger,
   pool,
   registry,
+  guard: auth.guard,
   isStopping: () => lifecycle.isStopping,
   checks: [
     ...admin.readinessChecks(producer),
+    auth.readiness,
     { name: 'postgres', check: async () => void (await pool.query('SELECT 1')) },
     {
       name: 'consumer',
@@ -83,6 +88,7 @@ lifecycle.onStop('positions', async () => {
   await positions.stop(5000);
 });
 lifecycle.onStop('http', () => app.close());
+lifecycle.onStop('api keys', () => auth.stop());
 lifecycle.onStop('producer', async () => {
   await Promise.all([producer.disconnect(), positionsProducer.disconnect()]);
 });
@@ -95,6 +101,7 @@ try {
   logger.info(migrations, 'migrations done');
   await admin.connect();
   await admin.provision();
+  await auth.start();
   await Promise.all([producer.connect(), positionsProducer.connect()]);
   await worker.start();
   await rebuilds.start();

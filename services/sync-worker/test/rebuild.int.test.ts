@@ -104,7 +104,7 @@ describe('projection rebuild', () => {
     }
   });
 
-  test('from a command on the commands topic: accepted then succeeded, and a redelivered command rebuilds nothing', { timeout: 120000 }, async ({
+  test('from a command on the commands topic: accepted then succeeded (naming who asked), and a redelivered command rebuilds nothing', { timeout: 120000 }, async ({
     env,
     topics: t,
     producer,
@@ -125,12 +125,19 @@ describe('projection rebuild', () => {
         id,
         source: 'test',
         subject: 'switchyard:projection:entities',
+        auth: { type: 'api_key', id: 'sy_00000000000000ad' },
         data: { connection: 'switchyard', idempotencyKey: id, input: { projection: 'entities' as const } },
       });
       const results = await collect(topics.commandResults);
       await producer.send(topics.commands, [command]);
       const succeeded = await results.waitForEvent((event) => event.data.commandId === id && event.data.status === 'succeeded', { timeoutMs: 60000 });
       expect(succeeded.causationid).toBe(id);
+      // Every result names who asked, as the command did.
+      const answered = results.events.filter((event) => event.data.commandId === id);
+      expect(answered.map((event) => [event.authtype, event.authid])).toEqual([
+        ['api_key', 'sy_00000000000000ad'],
+        ['api_key', 'sy_00000000000000ad'],
+      ]);
       expect(results.events.filter((event) => event.data.commandId === id).map((event) => event.data.status)).toEqual(['accepted', 'succeeded']);
       expect(entityMismatches(load.model(), await readEntities(database.pool))).toEqual([]);
 

@@ -31,6 +31,9 @@ export interface CommandLogRow {
   attempts: number | null;
   duration_ms: number | null;
   updated_at: string;
+  /** CloudEvents Auth Context of the command (`api_key` and the key's id for a command taken over HTTP). */
+  auth_type: string | null;
+  auth_id: string | null;
 }
 
 interface TimelineRow {
@@ -64,6 +67,8 @@ function fromCommand(event: Envelope): CommandLogRow {
     attempts: null,
     duration_ms: null,
     updated_at: event.time,
+    auth_type: event.authtype ?? null,
+    auth_id: event.authid ?? null,
   };
 }
 
@@ -86,7 +91,23 @@ function fromResult(event: ResultEvent): CommandLogRow {
     attempts: data.attempts ?? null,
     duration_ms: data.durationMs ?? null,
     updated_at: event.time,
+    auth_type: event.authtype ?? null,
+    auth_id: event.authid ?? null,
   };
+}
+
+function hasAuth(row: Pick<CommandLogRow, 'auth_type' | 'auth_id'>): boolean {
+  return row.auth_type !== null || row.auth_id !== null;
+}
+
+/**
+ * Whose Auth Context a merged row keeps, as a pair: the command's when it carries one (a row holds the command once
+ * `requested_at` is set), else whatever the row already holds, else the newcomer's (a result repeating the
+ * command's). A value once held is never replaced by none.
+ */
+function authSource(current: CommandLogRow, next: CommandLogRow): CommandLogRow {
+  if (next.requested_at !== null && hasAuth(next)) return next;
+  return hasAuth(current) ? current : next;
 }
 
 /**
@@ -98,6 +119,7 @@ export function mergeCommandLog(current: CommandLogRow | undefined, next: Comman
   if (current === undefined) return next;
   const advances = STATUS_RANK[next.status] > STATUS_RANK[current.status];
   const outcome = advances ? next : current;
+  const auth = authSource(current, next);
   return {
     command_id: current.command_id,
     // The command itself names its type; a result only repeats it (and may carry any text on a rejection).
@@ -116,6 +138,8 @@ export function mergeCommandLog(current: CommandLogRow | undefined, next: Comman
     attempts: outcome.attempts ?? current.attempts,
     duration_ms: outcome.duration_ms ?? current.duration_ms,
     updated_at: advances ? next.updated_at : current.updated_at,
+    auth_type: auth.auth_type,
+    auth_id: auth.auth_id,
   };
 }
 
@@ -141,16 +165,24 @@ export function commandLogRows(events: readonly Envelope[]): { log: CommandLogRo
 const RANK_SQL = (column: string) =>
   `CASE ${column} WHEN 'requested' THEN 0 WHEN 'accepted' THEN 1 ELSE 2 END`;
 
+/** `authSource` in SQL: which row's Auth Context pair the upsert keeps. */
+const AUTH_SQL = (column: 'auth_type' | 'auth_id') => `CASE
+    WHEN excluded.requested_at IS NOT NULL AND (excluded.auth_type IS NOT NULL OR excluded.auth_id IS NOT NULL) THEN excluded.${column}
+    WHEN t.auth_type IS NOT NULL OR t.auth_id IS NOT NULL THEN t.${column}
+    ELSE excluded.${column} END`;
+
 function upsertLogSql(table: string): string {
   const t = quoteIdent(table);
   return `
 INSERT INTO ${t} AS t (command_id, command_type, status, correlation_id, target, connection, input, requested_at,
-  entity_key, entity_version, error_code, error_message, error_field, attempts, duration_ms, updated_at)
+  entity_key, entity_version, error_code, error_message, error_field, attempts, duration_ms, updated_at, auth_type, auth_id)
 SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(command_id text, command_type text, status text, correlation_id text,
   target text, connection text, input jsonb, requested_at timestamptz, entity_key text, entity_version text,
   error_code text, error_message text, error_field text, attempts integer, duration_ms double precision,
-  updated_at timestamptz)
+  updated_at timestamptz, auth_type text, auth_id text)
 ON CONFLICT (command_id) DO UPDATE SET
+  auth_type = ${AUTH_SQL('auth_type')},
+  auth_id = ${AUTH_SQL('auth_id')},
   command_type = CASE WHEN excluded.status = 'requested' THEN excluded.command_type ELSE t.command_type END,
   target = COALESCE(t.target, excluded.target),
   connection = COALESCE(t.connection, excluded.connection),

@@ -1,4 +1,4 @@
-import { parseEntityEventType, topics, type EntityEventData, type EntityVersion, type Envelope } from '@switchyard/events';
+import { authContextOf, parseEntityEventType, topics, type AuthContext, type EntityEventData, type EntityVersion, type Envelope } from '@switchyard/events';
 import { quoteIdent, type PositionedEvent, type Projection, type TableMap } from './types.js';
 
 /** One entity event reduced to what the entities table records. */
@@ -14,6 +14,8 @@ export interface EntityChange {
   readonly eventType: string;
   readonly time: string;
   readonly origin: EntityEventData['origin'];
+  /** The event's CloudEvents Auth Context: who asked for the change (an API key's id for a command over HTTP). */
+  readonly auth: AuthContext | undefined;
   readonly topic: string;
   readonly partition: number;
   readonly offset: string;
@@ -38,6 +40,7 @@ export function toEntityChange({ event, topic, partition, offset, raw }: Positio
     eventType: event.type,
     time: event.time,
     origin: data.origin,
+    auth: authContextOf(event),
     topic,
     partition,
     offset,
@@ -52,6 +55,9 @@ export interface EntityRow {
   readonly state: unknown;
   readonly firstSeenAt: string;
   readonly lastEventId: string;
+  /** The Auth Context of the event that produced the row: `changed_by_type`, `changed_by`. */
+  readonly changedByType: string | null;
+  readonly changedBy: string | null;
 }
 
 /**
@@ -67,6 +73,8 @@ export function evolveEntity(current: EntityRow | undefined, change: EntityChang
     state: change.deleted && change.state === null ? (current?.state ?? null) : change.state,
     firstSeenAt: current?.firstSeenAt ?? change.time,
     lastEventId: change.eventId,
+    changedByType: change.auth?.type ?? null,
+    changedBy: change.auth?.id ?? null,
   };
 }
 
@@ -119,13 +127,15 @@ export function upsertEntitiesSql(table: string): string {
   const t = quoteIdent(table);
   return `
 INSERT INTO ${t} AS t (source, entity_type, entity_id, version, state, deleted, first_seen_at, last_changed_at,
-  last_event_id, last_event_type, origin, origin_id, connection, kafka_topic, kafka_partition, kafka_offset)
+  last_event_id, last_event_type, origin, origin_id, connection, kafka_topic, kafka_partition, kafka_offset,
+  changed_by_type, changed_by)
 SELECT r.source, r.entity_type, r.entity_id, r.version, NULLIF(r.e -> 'data' -> 'state', 'null'::jsonb), r.deleted,
   r.first_seen_at, r.last_changed_at, r.last_event_id, r.last_event_type, r.origin, r.origin_id, r.connection,
-  r.kafka_topic, r.kafka_partition, r.kafka_offset
+  r.kafka_topic, r.kafka_partition, r.kafka_offset, r.changed_by_type, r.changed_by
 FROM jsonb_to_recordset($1::jsonb) AS r(source text, entity_type text, entity_id text, version text,
   deleted boolean, first_seen_at timestamptz, last_changed_at timestamptz, last_event_id text, last_event_type text,
-  origin text, origin_id text, connection text, kafka_topic text, kafka_partition integer, kafka_offset bigint, e jsonb)
+  origin text, origin_id text, connection text, kafka_topic text, kafka_partition integer, kafka_offset bigint,
+  changed_by_type text, changed_by text, e jsonb)
 ON CONFLICT (source, entity_type, entity_id) DO UPDATE SET
   version = excluded.version,
   state = CASE WHEN excluded.deleted AND excluded.state IS NULL THEN t.state ELSE excluded.state END,
@@ -138,7 +148,9 @@ ON CONFLICT (source, entity_type, entity_id) DO UPDATE SET
   connection = excluded.connection,
   kafka_topic = excluded.kafka_topic,
   kafka_partition = excluded.kafka_partition,
-  kafka_offset = excluded.kafka_offset
+  kafka_offset = excluded.kafka_offset,
+  changed_by_type = excluded.changed_by_type,
+  changed_by = excluded.changed_by
 WHERE excluded.version > t.version`;
 }
 
@@ -151,7 +163,8 @@ export function entityRowsJson(round: readonly ReducedChange[]): string {
     `"version":${text(change.version)},"deleted":${change.deleted},"first_seen_at":${text(firstSeen)},` +
     `"last_changed_at":${text(change.time)},"last_event_id":${text(change.eventId)},"last_event_type":${text(change.eventType)},` +
     `"origin":${text(change.origin.kind)},"origin_id":${text(change.origin.id)},"connection":${text(change.origin.connection)},` +
-    `"kafka_topic":${text(change.topic)},"kafka_partition":${change.partition},"kafka_offset":${text(change.offset)},"e":${change.raw}}`,
+    `"kafka_topic":${text(change.topic)},"kafka_partition":${change.partition},"kafka_offset":${text(change.offset)},` +
+    `"changed_by_type":${text(change.auth?.type ?? null)},"changed_by":${text(change.auth?.id ?? null)},"e":${change.raw}}`,
   );
   return `[${rows.join(',')}]`;
 }

@@ -10,13 +10,37 @@ export interface StoredEntity {
   deleted: boolean;
   state: unknown;
   lastEventId: string;
+  changedByType: string | null;
+  changedBy: string | null;
 }
 
 export async function readEntities(pool: pg.Pool, table = 'entities'): Promise<Map<string, StoredEntity>> {
-  const { rows } = await pool.query<{ key: string; version: string; deleted: boolean; state: unknown; last_event_id: string }>(
-    `SELECT source || ':' || entity_type || ':' || entity_id AS key, version, deleted, state, last_event_id FROM "${table}"`,
+  const { rows } = await pool.query<{
+    key: string;
+    version: string;
+    deleted: boolean;
+    state: unknown;
+    last_event_id: string;
+    changed_by_type: string | null;
+    changed_by: string | null;
+  }>(
+    `SELECT source || ':' || entity_type || ':' || entity_id AS key, version, deleted, state, last_event_id, changed_by_type, changed_by
+       FROM "${table}"`,
   );
-  return new Map(rows.map((row) => [row.key, { key: row.key, version: row.version, deleted: row.deleted, state: row.state, lastEventId: row.last_event_id }]));
+  return new Map(
+    rows.map((row) => [
+      row.key,
+      {
+        key: row.key,
+        version: row.version,
+        deleted: row.deleted,
+        state: row.state,
+        lastEventId: row.last_event_id,
+        changedByType: row.changed_by_type,
+        changedBy: row.changed_by,
+      },
+    ]),
+  );
 }
 
 /** The envelope an entity change came from (the projection reads changes back out of it). */
@@ -31,6 +55,7 @@ export function envelopeOf(change: EntityChange): Envelope {
     datacontenttype: 'application/json',
     correlationid: change.eventId,
     entityversion: change.version,
+    ...(change.auth === undefined ? {} : { authtype: change.auth.type, ...(change.auth.id === undefined ? {} : { authid: change.auth.id }) }),
     data: {
       source: change.source,
       entityType: change.entityType,
@@ -42,11 +67,13 @@ export function envelopeOf(change: EntityChange): Envelope {
   };
 }
 
-/** Keys whose stored row differs from the model's (missing, extra, or any of version, deleted, state, lineage). */
+/** Keys whose stored row differs from the model's (missing, extra, or any of version, deleted, state, lineage, changed by). */
 export function entityMismatches(model: ReadonlyMap<string, ModelRow>, stored: ReadonlyMap<string, StoredEntity>): string[] {
   const wrong = [...model].filter(([key, row]) => {
     const got = stored.get(key);
-    return !got || !isDeepStrictEqual({ version: got.version, deleted: got.deleted, state: got.state, lastEventId: got.lastEventId }, row);
+    if (!got) return true;
+    const { version, deleted, state, lastEventId, changedByType, changedBy } = got;
+    return !isDeepStrictEqual({ version, deleted, state, lastEventId, changedByType, changedBy }, row);
   });
   return [...wrong.map(([key]) => key), ...[...stored.keys()].filter((key) => !model.has(key))];
 }

@@ -15,9 +15,12 @@ export function prng(seed: number): () => number {
   };
 }
 
+/** Who the load's changes are attributed to, in turn: two API keys and none (a poll). */
+const LOAD_AUTHS = [{ type: 'api_key', id: 'sy_10ad000000000001' }, { type: 'api_key', id: 'sy_10ad000000000002' }, undefined] as const;
+
 /**
  * Entity events over `entities` keys in produce order: versions mostly rising with late (older) events, exact
- * redeliveries, deletions with and without state. The model is the sequential fold, which is what the table must
+ * redeliveries, deletions with and without state, attributed to API keys or to no one. The model is the sequential fold, which is what the table must
  * equal once everything is projected (each key stays on one partition, in produce order).
  */
 export class EntityLoad {
@@ -52,6 +55,7 @@ export class EntityLoad {
       const withState = !deleted || this.random() < 0.5;
       this.sequence += 1;
       const id = `evt-${this.sequence}`;
+      const auth = LOAD_AUTHS[this.sequence % LOAD_AUTHS.length];
       const change: EntityChange = {
         source: 'github',
         entityType: 'issue',
@@ -72,7 +76,9 @@ export class EntityLoad {
         eventId: id,
         eventType: deleted ? 'github.issue.deleted' : 'github.issue.upserted',
         time: new Date().toISOString(),
-        origin: { kind: 'poll', id: 'load', connection: 'github' },
+        // A keyed change came from a command that key sent; the others from a poll.
+        origin: auth === undefined ? { kind: 'poll', id: 'load', connection: 'github' } : { kind: 'command', id: `cmd-${this.sequence}`, connection: 'github' },
+        auth,
         topic: '',
         partition: 0,
         offset: '0',

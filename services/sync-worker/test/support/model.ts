@@ -1,4 +1,4 @@
-import { entityVersion, type EntityVersion } from '@switchyard/events';
+import { entityVersion, type AuthContext, type EntityVersion } from '@switchyard/events';
 import fc from 'fast-check';
 import type { EntityChange } from '../../src/projections/entities.js';
 
@@ -8,6 +8,9 @@ export interface ModelRow {
   deleted: boolean;
   state: unknown;
   lastEventId: string;
+  /** The Auth Context of the event that produced the row. */
+  changedByType: string | null;
+  changedBy: string | null;
 }
 
 export function foldModel(changes: readonly EntityChange[]): Map<string, ModelRow> {
@@ -21,13 +24,31 @@ export function foldModel(changes: readonly EntityChange[]): Map<string, ModelRo
       deleted: change.deleted,
       state: change.deleted && change.state === null ? (current?.state ?? null) : change.state,
       lastEventId: change.eventId,
+      changedByType: change.auth?.type ?? null,
+      changedBy: change.auth?.id ?? null,
     });
   }
   return rows;
 }
 
+/** The Auth Contexts changes are drawn from: two keys, a service account without an id, and none. */
+export const AUTHS: readonly (AuthContext | undefined)[] = [
+  { type: 'api_key', id: 'sy_00000000000000a1' },
+  { type: 'api_key', id: 'sy_00000000000000b2' },
+  { type: 'system' },
+  undefined,
+];
+
 /** A change with a small version space, so equal versions (duplicates) and reordering are common. */
-export function change(entity: number, versionSeconds: number, tiebreak: number, deleted: boolean, id: string, withState = true): EntityChange {
+export function change(
+  entity: number,
+  versionSeconds: number,
+  tiebreak: number,
+  deleted: boolean,
+  id: string,
+  withState = true,
+  auth?: AuthContext,
+): EntityChange {
   const version = entityVersion(BigInt(1_700_000_000 + versionSeconds) * 1_000_000n, 1_700_000_000_000_000n + BigInt(tiebreak));
   return {
     source: 'github',
@@ -40,6 +61,7 @@ export function change(entity: number, versionSeconds: number, tiebreak: number,
     eventType: deleted ? 'github.issue.deleted' : 'github.issue.upserted',
     time: new Date(1_700_000_000_000 + versionSeconds * 1000).toISOString(),
     origin: { kind: 'poll', id: 'run', connection: 'github' },
+    auth,
     topic: 't',
     partition: 0,
     offset: '0',
@@ -60,13 +82,14 @@ export const changeSequences = fc
       deleted: fc.boolean(),
       withState: fc.boolean(),
       duplicate: fc.boolean(),
+      auth: fc.integer({ min: 0, max: AUTHS.length - 1 }),
     }),
     { minLength: 1, maxLength: 60 },
   )
   .map((specs) => {
     const changes: EntityChange[] = [];
     specs.forEach((spec, index) => {
-      const next = change(spec.entity, spec.seconds, spec.tiebreak, spec.deleted, `e${index}`, spec.withState);
+      const next = change(spec.entity, spec.seconds, spec.tiebreak, spec.deleted, `e${index}`, spec.withState, AUTHS[spec.auth]);
       changes.push(next);
       // An exact redelivery of the same event.
       if (spec.duplicate) changes.push({ ...next });
