@@ -98,6 +98,9 @@ function issue(number: number, fields: { title: string; state: 'open' | 'closed'
   };
 }
 
+/** The key the seeded commands were sent with, so the audit queries find who sent them. */
+const SEED_AUTH = { type: 'api_key', id: 'sy_5eed5eed5eed5eed' } as const;
+
 function entityEvent(
   change: 'upserted' | 'deleted',
   entity: { source: string; entityType: string; entityId: string },
@@ -260,6 +263,7 @@ function commandEvents(): { commands: Envelope[]; results: Envelope[] } {
           subject: seed.target,
           time: minutesAgo(seed.at),
           correlationId: seed.correlationId,
+          auth: SEED_AUTH,
           data: { connection: seed.connection, idempotencyKey: seed.id, input: seed.input },
         }),
       ),
@@ -284,6 +288,7 @@ function commandEvents(): { commands: Envelope[]; results: Envelope[] } {
             time: new Date(minutesAgo(seed.at).getTime() + (index + 1) * 1000),
             correlationId: seed.correlationId,
             causationId: seed.id,
+            auth: SEED_AUTH,
             data,
           }),
         ),
