@@ -4,7 +4,6 @@ import { findComponent, localUrl, SERVICE_NAMES, type ServiceName } from '@switc
 import { KafkaAdmin, type Kafka, type TopicNames } from '@switchyard/kafka';
 import { EventCollector, test, testLogger, waitFor, type TestKey } from '@switchyard/testkit';
 import { describe, expect, onTestFinished } from 'vitest';
-import { WebSocket } from 'ws';
 import { assertBuilt } from './support/built.js';
 import { StackProcesses, testStack } from './support/stack.js';
 import { StreamClient } from './support/stream.js';
@@ -94,30 +93,14 @@ async function request(url: string, method: string, authorization: string | unde
 }
 
 /** The upgrade of GET /v1/stream with an Authorization header (or none): 101, or the refusal's status and code. */
-function upgrade(url: string, authorization: string | undefined): Promise<{ status: number; code?: string; wwwAuthenticate?: string }> {
-  const socket = new WebSocket(url, authorization === undefined ? {} : { headers: { authorization } });
-  return new Promise((resolve, reject) => {
-    socket.once('unexpected-response', (_request, response) => {
-      let text = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => (text += chunk));
-      response.on('end', () => {
-        const header = response.headers['www-authenticate'];
-        const code = (JSON.parse(text) as { error?: { code?: string } }).error?.code;
-        resolve({
-          status: response.statusCode ?? 0,
-          ...(code === undefined ? {} : { code }),
-          ...(typeof header === 'string' ? { wwwAuthenticate: header } : {}),
-        });
-        socket.terminate();
-      });
-    });
-    socket.once('open', () => {
-      resolve({ status: 101 });
-      socket.terminate();
-    });
-    socket.on('error', (error) => reject(error));
-  });
+async function upgrade(url: string, authorization: string | undefined): Promise<{ status: number; code?: string; wwwAuthenticate?: string }> {
+  const answer = await StreamClient.upgrade(url, authorization === undefined ? {} : { authorization });
+  const code = (answer.body as { error?: { code?: string } } | undefined)?.error?.code;
+  return {
+    status: answer.status,
+    ...(code === undefined ? {} : { code }),
+    ...(answer.wwwAuthenticate === undefined ? {} : { wwwAuthenticate: answer.wwwAuthenticate }),
+  };
 }
 
 /** Every record now on every topic of the catalog, as text (key, value, headers). */

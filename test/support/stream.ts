@@ -63,11 +63,11 @@ export class StreamClient {
   }
 
   /**
-   * Tries to connect and expects the upgrade to be refused: resolves with the HTTP answer (status, the
-   * WWW-Authenticate header, the JSON body). Rejects when the connection is accepted.
+   * The answer to an upgrade with these headers: 101 when accepted (the socket is closed at once), else the HTTP
+   * refusal's status, WWW-Authenticate header and JSON body.
    */
-  static async refusal(url: string, key?: string): Promise<{ status: number; wwwAuthenticate: string | undefined; body: unknown }> {
-    const socket = connect(url, key, 'header');
+  static async upgrade(url: string, headers: Record<string, string> = {}): Promise<{ status: number; wwwAuthenticate: string | undefined; body: unknown }> {
+    const socket = new WebSocket(url, { headers });
     return new Promise((resolve, reject) => {
       socket.once('unexpected-response', (_request, response) => {
         let text = '';
@@ -87,11 +87,18 @@ export class StreamClient {
       });
       socket.once('open', () => {
         socket.terminate();
-        reject(new Error(`${url}: the upgrade was accepted`));
+        resolve({ status: 101, wwwAuthenticate: undefined, body: undefined });
       });
       // Also after the refusal: ending a handshake that was refused is reported as an error too.
       socket.on('error', (error) => reject(error));
     });
+  }
+
+  /** Tries to connect with `key` (or none) and expects the upgrade to be refused; rejects when it is accepted. */
+  static async refusal(url: string, key?: string): Promise<{ status: number; wwwAuthenticate: string | undefined; body: unknown }> {
+    const answer = await StreamClient.upgrade(url, key === undefined ? {} : { authorization: `Bearer ${key}` });
+    if (answer.status === 101) throw new Error(`${url}: the upgrade was accepted`);
+    return answer;
   }
 
   /** The subprotocol the server selected ('' when none was offered). */
