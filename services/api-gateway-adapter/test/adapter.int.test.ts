@@ -9,7 +9,7 @@ import { buildApp } from '../src/app.js';
 import { CommandIntake } from '../src/intake.js';
 import { createAdapterMetrics } from '../src/metrics.js';
 import type { CommandsView } from '../src/view.js';
-import { command, postCommand, publishKey, SIM_TOKEN, startAdapter } from './harness.js';
+import { command, postCommand, publishKey, SETTLE_MS, SIM_TOKEN, startAdapter } from './harness.js';
 
 type ResultEvent = TopicEvent<Topics['commandResults']>;
 
@@ -416,7 +416,7 @@ describe('api-gateway-adapter (in process, real Kafka, simulated GitHub)', () =>
       expect(result.data).toMatchObject({ status: 'succeeded', attempts: 2 });
       expect(result.data.foundExisting).toBeUndefined();
       // The harness's settle time (GITHUB_SETTLE_MS) passed between the two.
-      expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(SETTLE_MS);
       expect(adapter.sim.control.requestCount('POST', ISSUES_ROUTE)).toBe(2);
       expect(adapter.sim.control.issues(REPO)).toHaveLength(1);
       // An `accepted` before each attempt at a write that must happen once.
