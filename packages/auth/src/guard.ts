@@ -16,7 +16,7 @@ declare module 'fastify' {
 }
 
 /** A route as the guard saw it registered. */
-export interface GuardedRoute {
+interface GuardedRoute {
   readonly method: string;
   readonly url: string;
   /** Undefined for the open ops endpoints. */
@@ -24,14 +24,7 @@ export interface GuardedRoute {
 }
 
 /** The only routes without a key: liveness, readiness and metrics (they reveal no entity data and no keys). */
-export const OPEN_ROUTES: readonly string[] = ['/healthz', '/readyz', '/metrics'];
-
-const ROUTES = Symbol('switchyard.routes');
-
-/** Every route registered on an app the guard protects, in registration order (the route-table tests read it). */
-export function routeTable(app: FastifyInstance): readonly GuardedRoute[] {
-  return ((app as unknown as Record<symbol, GuardedRoute[]>)[ROUTES] ?? []).filter((route) => route.method !== 'HEAD');
-}
+const OPEN_ROUTES: readonly string[] = ['/healthz', '/readyz', '/metrics'];
 
 /** The principal of a request that passed the guard. */
 export function principalOf(request: FastifyRequest): Principal {
@@ -49,7 +42,6 @@ export function principalOf(request: FastifyRequest): Principal {
  */
 export function guard(app: FastifyInstance, authenticator: Authenticator): void {
   const routes: GuardedRoute[] = [];
-  (app as unknown as Record<symbol, GuardedRoute[]>)[ROUTES] = routes;
   app.decorateRequest('principal', undefined);
   app.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];

@@ -15,10 +15,9 @@ export type Scope = string;
 
 /** What a route requires: one scope, or for a family (`commands:send`, `stream`) at least one scope of it. */
 export type Requirement = 'admin' | 'commands:send' | 'commands:read' | 'stream' | 'health:read';
-export const REQUIREMENTS: readonly Requirement[] = ['admin', 'commands:send', 'commands:read', 'stream', 'health:read'];
 
 /** Command types only `admin` may send: those the sync worker carries out, and every `switchyard.` type. */
-export function isAdminCommand(type: string): boolean {
+function isAdminCommand(type: string): boolean {
   return type.startsWith('switchyard.') || (isCommandType(type) && commandCatalog[type].handledBy === 'sync-worker');
 }
 

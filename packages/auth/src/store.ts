@@ -105,16 +105,22 @@ export class KeyStore {
   async seen(partition: number, offset: string, timeoutMs: number): Promise<boolean> {
     const target = BigInt(offset);
     if ((this.positions.get(partitionKey(partition)) ?? 0n) > target) return true;
-    let timer: NodeJS.Timeout | undefined;
-    const reached = new Promise<boolean>((resolve) => {
-      this.waiters.push({ partition, offset: target, resolve: () => resolve(true) });
+    return new Promise<boolean>((resolve) => {
+      const waiter = {
+        partition,
+        offset: target,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve(true);
+        },
+      };
+      // A waiter that times out is removed, so waits that never succeed do not pile up.
+      const timer = setTimeout(() => {
+        this.waiters.splice(this.waiters.indexOf(waiter), 1);
+        resolve(false);
+      }, timeoutMs);
+      this.waiters.push(waiter);
     });
-    const timeout = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), timeoutMs);
-    });
-    const result = await Promise.race([reached, timeout]);
-    clearTimeout(timer);
-    return result;
   }
 
   /** For /readyz. */

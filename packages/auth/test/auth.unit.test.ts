@@ -1,7 +1,8 @@
 import { compileTypes, patternCovers } from '@switchyard/events';
+import { createHttpServer, createLogger } from '@switchyard/service-runtime';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Authenticator, AuthError, CommandBudget, Grants, hashKey, keyMatches, mintKey, parseKey, presentedKey, scopeProblem } from '../src/index.js';
+import { Authenticator, AuthError, CommandBudget, Grants, guard, hashKey, keyMatches, mintKey, parseKey, presentedKey, scopeProblem } from '../src/index.js';
 
 describe('key format', () => {
   it('a key is sy_<16 hex>_<43 base64url>: 256 random bits of secret behind a visible id', () => {
@@ -184,5 +185,22 @@ describe('presented credentials', () => {
     expect(() => new Authenticator(revokedStore).fromKey(key)).toThrow(expect.objectContaining({ code: 'AUTH_KEY_REVOKED', httpStatus: 401 }));
     // A wrong secret for a revoked key says nothing about revocation.
     expect(() => new Authenticator(revokedStore).fromKey(`${keyId}_${mintKey().key.slice(20)}`)).toThrow(expect.objectContaining({ code: 'AUTH_KEY_UNKNOWN' }));
+  });
+});
+
+describe('the guard', () => {
+  it('refuses to register a route that states no requirement, so no route goes unguarded', async () => {
+    const app = createHttpServer({ logger: createLogger({ service: 'test', level: 'silent' }) });
+    guard(app, new Authenticator({ isLoaded: true, get: () => undefined }));
+    app.get('/healthz', async () => 'ok');
+    app.get('/v1/fine', { config: { auth: 'admin' } }, async () => 'ok');
+    expect(() => app.get('/v1/forgotten', async () => 'oops')).toThrow('route GET /v1/forgotten declares no config.auth requirement');
+    await app.ready();
+    expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+    const refused = await app.inject({ method: 'GET', url: '/v1/fine' });
+    expect(refused.statusCode).toBe(401);
+    expect(refused.headers['www-authenticate']).toBe('Bearer realm="switchyard"');
+    expect(refused.json()).toMatchObject({ error: { code: 'AUTH_MISSING' } });
+    await app.close();
   });
 });

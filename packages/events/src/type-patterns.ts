@@ -22,7 +22,7 @@ export function typePatternProblem(pattern: string): string | undefined {
   return undefined;
 }
 
-export function isTypePattern(pattern: string): boolean {
+function isTypePattern(pattern: string): boolean {
   return pattern.includes('*');
 }
 

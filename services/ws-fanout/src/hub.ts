@@ -49,13 +49,8 @@ interface Connection {
   readonly id: number;
   readonly socket: WebSocket;
   readonly remote: string;
-  /** The key the connection was opened with. */
+  /** The key the connection was opened with; its scopes are checked once per event, before any filter. */
   readonly principal: Principal;
-  /**
-   * Whether the key may stream an event type: checked once per event and connection, before any subscription's
-   * filter (the key's compiled scopes cache the answer per type).
-   */
-  readonly mayStream: (type: string) => boolean;
   readonly subscriptions: Map<string, Subscription>;
   /** A ping went out and no pong has come back yet. */
   awaitingPong: boolean;
@@ -170,13 +165,11 @@ export class Hub {
 
   /** Takes over an upgraded connection. */
   accept(socket: WebSocket, context: AcceptContext): void {
-    const { grants } = context.principal;
     const connection: Connection = {
       id: this.nextId++,
       socket,
       remote: context.remote,
       principal: context.principal,
-      mayStream: grants.admin ? () => true : (type) => grants.mayStream(type),
       subscriptions: new Map(),
       awaitingPong: false,
       closing: undefined,
@@ -232,7 +225,7 @@ export class Hub {
     let onSent: ((error?: Error) => void) | undefined;
     let sent = 0;
     for (const connection of this.connections) {
-      if (connection.closing !== undefined || connection.subscriptions.size === 0 || !connection.mayStream(event.type)) continue;
+      if (connection.closing !== undefined || connection.subscriptions.size === 0 || !connection.principal.grants.mayStream(event.type)) continue;
       for (const subscription of connection.subscriptions.values()) {
         if (!subscription.matches(event)) continue;
         frames ??= new EventFrames(event);
