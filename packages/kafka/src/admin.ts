@@ -260,8 +260,34 @@ export class KafkaAdmin {
     }
   }
 
+  /**
+   * Deletes the topics that exist among `topicNames` and returns once the cluster no longer lists them, so the next
+   * listing, create or delete sees them gone. A delete whose answer was lost to the request timeout has still
+   * happened, and kafkajs then retries it into UNKNOWN_TOPIC_OR_PARTITION until its retries run out; so each round
+   * deletes only what the cluster still lists, and a topic already gone is done.
+   */
   async deleteTopics(topicNames: readonly string[]): Promise<void> {
-    if (topicNames.length > 0) await this.admin.deleteTopics({ topics: [...topicNames] });
+    const wanted = new Set(topicNames);
+    const listed = async () => (await this.admin.listTopics()).filter((name) => wanted.has(name));
+    let lastError: unknown;
+    for (let round = 0; round < 4; round += 1) {
+      const remaining = await listed();
+      if (remaining.length === 0) return;
+      try {
+        await this.admin.deleteTopics({ topics: remaining });
+        lastError = undefined;
+      } catch (cause) {
+        lastError = cause;
+        this.logger.warn({ topics: remaining, err: cause }, 'deleting topics failed; deleting what is left');
+      }
+      // Brokers apply a deletion to their metadata shortly after the controller commits it.
+      for (const deadline = Date.now() + 5000; Date.now() < deadline; ) {
+        if ((await listed()).length === 0) return;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+    const left = await listed();
+    if (left.length > 0) throw lastError ?? new Error(`topics still listed after deleting them: ${left.join(', ')}`);
   }
 
   async listTopics(): Promise<string[]> {
