@@ -287,7 +287,7 @@ export class KafkaAdmin {
       }
     }
     const left = await listed();
-    if (left.length > 0) throw lastError ?? new Error(`topics still listed after deleting them: ${left.join(', ')}`);
+    if (left.length > 0) throw lastError instanceof Error ? lastError : new Error(`topics still listed after deleting them: ${left.join(', ')}`);
   }
 
   async listTopics(): Promise<string[]> {
