@@ -3,7 +3,7 @@ import { readdirSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { DEFAULT_DATABASE_URL, kafkaVersion, repoRoot, startLocalKafka, stopLocalKafka, waitForKafka, withDatabase } from '@switchyard/infra';
+import { DEFAULT_DATABASE_URL, kafkaVersion, localKafkaName, localKafkaPort, releaseLocalKafka, repoRoot, startLocalKafka, waitForKafka, withDatabase } from '@switchyard/infra';
 import type { Benchmark, BenchOptions } from './benchmark.js';
 import { buildReport, writeReport, type BenchEnvironment } from './report.js';
 
@@ -123,12 +123,13 @@ async function main(): Promise<number> {
   const root = repoRoot();
   const log = (message: string) => process.stderr.write(`[bench] ${message}\n`);
   let brokers = process.env['KAFKA_BROKERS'];
-  let stopBroker = false;
+  let localBroker: string | undefined;
   if (brokers) await waitForKafka(brokers, 15000);
   else {
-    const broker = await startLocalKafka({ name: 'local' });
+    const port = localKafkaPort(process.env);
+    localBroker = localKafkaName(1, port);
+    const broker = await startLocalKafka({ name: localBroker, port, user: 'npm run bench' });
     brokers = broker.brokers;
-    stopBroker = broker.started;
     log(`Kafka: the local broker at ${brokers} (${broker.started ? 'started for this run' : 'already running'})`);
   }
   const postgresUrl = withDatabase(process.env['DATABASE_URL'] ?? DEFAULT_DATABASE_URL, 'postgres');
@@ -162,7 +163,7 @@ async function main(): Promise<number> {
       }
     }
   } finally {
-    if (stopBroker) await stopLocalKafka('local');
+    if (localBroker !== undefined) await releaseLocalKafka(localBroker);
   }
   return failed > 0 ? 1 : 0;
 }

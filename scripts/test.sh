@@ -9,17 +9,15 @@ export SY_NEED_KAFKA_JARS=1
 sy_bootstrap
 cd "$SY_ROOT"
 
-# The single broker most tests share, and the 3-node cluster the broker-failure tests kill nodes of.
-clusters=(local test-cluster)
-declare -A was_running
-for name in "${clusters[@]}"; do
-  was_running[$name]=false
-  if node infra/dist/kafka-cli.js status --name "$name" 2>/dev/null | grep -q '^running'; then was_running[$name]=true; fi
-done
+# The single broker most tests share, and the 3-node cluster the broker-failure tests kill nodes of. The tests
+# give back their lease on each when they end; if the run is interrupted first, this stops whichever one the run
+# started and nothing else of this checkout (npm start, another test run) still uses.
 cleanup() {
   [ -f infra/dist/kafka-cli.js ] || return 0
-  for name in "${clusters[@]}"; do
-    if [ "${was_running[$name]}" = false ]; then node infra/dist/kafka-cli.js stop --name "$name" >/dev/null 2>&1 || true; fi
+  local port="${SWITCHYARD_KAFKA_PORT:-9092}" local_name=local
+  [ "$port" = 9092 ] || local_name="local-$port"
+  for name in "$local_name" test-cluster; do
+    node infra/dist/kafka-cli.js stop-if-unused --name "$name" >/dev/null 2>&1 || true
   done
 }
 trap cleanup EXIT

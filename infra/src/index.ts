@@ -4,12 +4,14 @@ export {
   kafkaVersion,
   killLocalKafkaNode,
   localKafkaStatus,
+  releaseLocalKafka,
   restartLocalKafkaNode,
   startLocalKafka,
   stopLocalKafka,
   waitForKafka,
 } from './kafka-broker.js';
-export type { LocalKafka, LocalKafkaNode, LocalKafkaOptions, LocalKafkaStatus } from './kafka-broker.js';
+export type { KafkaUser, LocalKafka, LocalKafkaNode, LocalKafkaOptions, LocalKafkaStatus } from './kafka-broker.js';
+export { describeHolder, portHolder, type PortHolder } from './port-holder.js';
 export {
   createStackKey,
   decideDevKey,
@@ -45,9 +47,11 @@ export {
   EXAMPLE_REPOSITORY,
   findComponent,
   generateGithubToken,
+  KAFKA_PORT_VARIABLE,
   LOCAL_KAFKA_PORT,
   localKafkaBrokers,
   localKafkaName,
+  localKafkaPort,
   SERVICE_NAMES,
   loadLocalStack,
   localUrl,

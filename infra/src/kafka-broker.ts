@@ -1,10 +1,12 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createKafka, KafkaAdmin, silentKafkaLogger, TopicNames } from '@switchyard/kafka';
 import { repoRoot } from './paths.js';
+import { describeHolder, portHolder } from './port-holder.js';
+import { KAFKA_PORT_VARIABLE } from './stack.js';
 
 /**
  * Local Apache Kafka from the jars Maven fetched into .cache/kafka/<version>/libs: one KRaft node, or a cluster of
@@ -15,6 +17,14 @@ import { repoRoot } from './paths.js';
  *
  * With three nodes every topic gets three replicas and `min.insync.replicas=2`, internal topics included, so one
  * node can die without losing an acknowledged write or refusing new ones.
+ *
+ * Who uses a cluster is recorded: a process that starts or reuses it with `user` set leaves a lease in `users/<pid>`,
+ * and a cluster started that way is marked to stop when unused (`stop-when-unused.json`). `releaseLocalKafka`
+ * removes the caller's lease and stops the cluster when it was so marked and no live process holds a lease — so
+ * `npm start`, `npm test` and `npm run bench` of one checkout can share it, and the last one out stops it. A marked
+ * cluster found running with no live lease was left by a process that died without stopping it (SIGKILL): an
+ * orphan, reported by the next start (`orphan`), which adopts it or, asked to, stops it and starts afresh. A
+ * cluster started without `user` (`kafka-cli start`) is never stopped by a release.
  */
 export interface LocalKafkaOptions {
   /** Names the data folder, so a test cluster and a dev broker can coexist. */
@@ -30,6 +40,18 @@ export interface LocalKafkaOptions {
   heapMb?: number;
   /** How long `start` waits for every node to register with the cluster. */
   startTimeoutMs?: number;
+  /** What this process is (`npm start`, `vitest`): it takes a lease, and a cluster it starts stops when unused. */
+  user?: string;
+  /** A cluster found orphaned (see above) is stopped and started afresh instead of adopted. */
+  stopOrphan?: boolean;
+}
+
+/** A process that holds a lease on a local cluster, or that started one marked to stop when unused. */
+export interface KafkaUser {
+  readonly pid: number;
+  readonly what: string;
+  /** ISO time the lease was taken or the cluster started. */
+  readonly since: string;
 }
 
 export interface LocalKafkaNode {
@@ -49,6 +71,15 @@ export interface LocalKafka {
   readonly logFile: string;
   /** True when this call started at least one node; false when all were already running. */
   readonly started: boolean;
+  /** Other live processes with a lease on it when this call returned. */
+  readonly sharedWith: readonly KafkaUser[];
+  /** True when a release stops it once no lease is left (it was started with `user`); false for `kafka-cli start`. */
+  readonly stopsWhenUnused: boolean;
+  /**
+   * Set when the cluster was found running, marked to stop when unused, with no live lease: the process that
+   * started it died without stopping it. Adopted (this caller's release stops it) unless `stopOrphan` restarted it.
+   */
+  readonly orphan?: { readonly startedBy: KafkaUser; readonly pids: readonly number[]; readonly restarted: boolean };
 }
 
 /** What `cluster.json` keeps, so every later start reuses the cluster id and ports it was formatted with. */
@@ -175,9 +206,17 @@ function readPid(pidFile: string): number | undefined {
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
 
+/** The pid of the node's JVM when it runs; a pid file naming a process that is not this node (reused) counts as not running. */
 function runningPid(name: string, id: number): number | undefined {
-  const pid = readPid(nodePaths(name, id).pidFile);
-  return pid !== undefined && isAlive(pid) ? pid : undefined;
+  const p = nodePaths(name, id);
+  const pid = readPid(p.pidFile);
+  if (pid === undefined || !isAlive(pid)) return undefined;
+  try {
+    if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(p.config)) return undefined;
+  } catch {
+    // no /proc here: trust the pid file
+  }
+  return pid;
 }
 
 function readClusterFile(name: string): ClusterFile | undefined {
@@ -300,13 +339,29 @@ function writeNodeConfig(name: string, node: ClusterFile['nodes'][number], clust
   writeFileSync(p.log4j, log4jProperties(p.logFile));
 }
 
-/** Refuses, naming the port, when one of a node's ports is taken. */
+/** Who holds a port, for a message: another checkout's Kafka is named with how to stop it there. */
+function portHolderText(port: number): string {
+  const holder = portHolder(port);
+  if (holder === undefined) return 'another process';
+  if (holder.kafka === undefined) return describeHolder(holder);
+  if (holder.kafka.checkout === repoRoot()) return `the local Kafka '${holder.kafka.cluster}' of this checkout (pid ${holder.pid})`;
+  return (
+    `a Kafka broker of another checkout, ${holder.kafka.checkout} (pid ${holder.pid}; stop it there with ` +
+    `node infra/dist/kafka-cli.js stop --name ${holder.kafka.cluster})`
+  );
+}
+
+function portInUse(name: string, node: ClusterFile['nodes'][number], port: number, portsChosenFree: boolean): Error {
+  const remedy = portsChosenFree
+    ? `or remove ${clusterDir(name)}, and other free ports are chosen`
+    : `or choose another port: ${KAFKA_PORT_VARIABLE}=${node.port + 100} (npm start, npm test and npm run bench read it)`;
+  return new Error(`port ${port} is in use by ${portHolderText(port)}, and Kafka node ${node.id} of '${name}' needs it: stop that, ${remedy}`);
+}
+
+/** Refuses, naming the port and what holds it, when one of a node's ports is taken. */
 async function assertPortsFree(name: string, node: ClusterFile['nodes'][number], portsChosenFree: boolean): Promise<void> {
   for (const port of [node.port, node.controllerPort]) {
-    if (!(await portIsFree(port))) {
-      const remedy = portsChosenFree ? ` (or remove ${clusterDir(name)}, and other free ports are chosen)` : '';
-      throw new Error(`port ${port} is in use, and Kafka node ${node.id} of '${name}' needs it: stop what holds it${remedy}`);
-    }
+    if (!(await portIsFree(port))) throw portInUse(name, node, port, portsChosenFree);
   }
 }
 
@@ -338,22 +393,102 @@ async function spawnNode(name: string, node: ClusterFile['nodes'][number], clust
   return child.pid;
 }
 
-function describe(name: string, cluster: ClusterFile, started: boolean): LocalKafka {
+function usersDir(name: string): string {
+  return join(clusterDir(name), 'users');
+}
+
+function markerFile(name: string): string {
+  return join(clusterDir(name), 'stop-when-unused.json');
+}
+
+function readUser(file: string): KafkaUser | undefined {
+  try {
+    const user = JSON.parse(readFileSync(file, 'utf8')) as KafkaUser;
+    return Number.isInteger(user.pid) && typeof user.what === 'string' ? user : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Processes with a live lease on the cluster; leases of processes that are gone are removed on the way. */
+function liveUsers(name: string, except = -1): KafkaUser[] {
+  const dir = usersDir(name);
+  if (!existsSync(dir)) return [];
+  const users: KafkaUser[] = [];
+  for (const entry of readdirSync(dir)) {
+    const file = join(dir, entry);
+    const user = readUser(file);
+    if (user !== undefined && isAlive(user.pid)) {
+      if (user.pid !== except) users.push(user);
+    } else {
+      rmSync(file, { force: true });
+    }
+  }
+  return users;
+}
+
+function writeUser(file: string, what: string): void {
+  mkdirSync(join(file, '..'), { recursive: true });
+  writeFileSync(file, `${JSON.stringify({ pid: process.pid, what, since: new Date().toISOString() } satisfies KafkaUser)}\n`);
+}
+
+/**
+ * Serialises starting and releasing one cluster among the processes of this checkout, so that a release that
+ * stops the cluster never races a start that means to reuse it. A lock whose holder died is taken over.
+ */
+async function withClusterLock<T>(name: string, timeoutMs: number, run: () => Promise<T>): Promise<T> {
+  const dir = join(repoRoot(), '.cache/kafka-data');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${name}.start.lock`);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const fd = openSync(file, 'wx');
+      writeFileSync(fd, String(process.pid));
+      closeSync(fd);
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const holder = readPid(file);
+    if (holder === undefined || !isAlive(holder)) {
+      // Empty (its writer is between open and write) or left by a process that died: wait a little, then take it.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      if (readPid(file) === holder) rmSync(file, { force: true });
+      continue;
+    }
+    if (Date.now() > deadline) throw new Error(`the local Kafka '${name}' is being started or stopped by process ${holder} for over ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  try {
+    return await run();
+  } finally {
+    rmSync(file, { force: true });
+  }
+}
+
+function describe(name: string, cluster: ClusterFile, details: Pick<LocalKafka, 'started' | 'sharedWith' | 'stopsWhenUnused' | 'orphan'>): LocalKafka {
   const nodes = cluster.nodes.map((node) => ({ ...node, logFile: nodePaths(name, node.id).logFile }));
-  return { name, brokers: bootstrap(cluster), clusterId: cluster.clusterId, nodes, logFile: nodes[0]!.logFile, started };
+  return { name, brokers: bootstrap(cluster), clusterId: cluster.clusterId, nodes, logFile: nodes[0]!.logFile, ...details };
 }
 
 /**
  * Starts the named local cluster's nodes that are not running (formatting it on first use) and waits until every
  * node is registered. Nodes already running are reused once the cluster they answer for is the one this checkout
- * formatted (same cluster id), so a broker of another checkout on the same ports is refused rather than used.
+ * formatted (same cluster id), so a broker of another checkout on the same ports is refused rather than used. A
+ * node that exits while starting (a port taken meanwhile, say) fails the start with the tail of its log. With
+ * `user`, this process takes a lease (see the top of this file) that `releaseLocalKafka` gives back.
  */
 export async function startLocalKafka(options: LocalKafkaOptions = {}): Promise<LocalKafka> {
   const name = options.name ?? 'local';
+  const timeoutMs = options.startTimeoutMs ?? 60000;
+  return withClusterLock(name, timeoutMs + 60000, () => startLocked(name, timeoutMs, options));
+}
+
+async function startLocked(name: string, timeoutMs: number, options: LocalKafkaOptions): Promise<LocalKafka> {
   const count = options.nodes ?? 1;
   if (count !== 1 && count !== 3) throw new Error(`a local Kafka cluster has 1 or 3 nodes, not ${count}`);
   const heapMb = options.heapMb ?? (count === 1 ? 512 : 256);
-  const timeoutMs = options.startTimeoutMs ?? 60000;
   const libs = libsDir();
   let cluster = readClusterFile(name);
   if (cluster !== undefined && cluster.nodes.length !== count) {
@@ -367,32 +502,73 @@ export async function startLocalKafka(options: LocalKafkaOptions = {}): Promise<
   }
   cluster ??= await formatCluster(name, count, options.port ?? 9092, libs);
 
+  const running = cluster.nodes.flatMap((node) => {
+    const pid = runningPid(name, node.id);
+    return pid === undefined ? [] : [pid];
+  });
+  const sharedWith = liveUsers(name, process.pid);
+  const marker = existsSync(markerFile(name)) ? readUser(markerFile(name)) : undefined;
+  let orphan: LocalKafka['orphan'];
+  if (running.length > 0 && marker !== undefined && sharedWith.length === 0 && marker.pid !== process.pid && !isAlive(marker.pid)) {
+    orphan = { startedBy: marker, pids: running, restarted: options.stopOrphan === true };
+    if (options.stopOrphan) await stopLocalKafka(name);
+  }
+  if (running.length === 0) rmSync(markerFile(name), { force: true });
+
   const pids = new Map<number, number>();
   let started = false;
   for (const node of cluster.nodes) {
-    const running = runningPid(name, node.id);
-    if (running !== undefined) {
-      pids.set(node.id, running);
+    const pid = runningPid(name, node.id);
+    if (pid !== undefined) {
+      pids.set(node.id, pid);
       continue;
     }
     pids.set(node.id, await spawnNode(name, node, cluster, heapMb, libs));
     started = true;
   }
+  if (started && options.user !== undefined) writeUser(markerFile(name), options.user);
+  if (options.user !== undefined) writeUser(join(usersDir(name), String(process.pid)), options.user);
   const dead = () => [...pids.values()].some((pid) => !isAlive(pid));
   let answered: { clusterId: string };
   try {
     answered = await waitForKafka(bootstrap(cluster), timeoutMs, dead, count);
   } catch (error) {
-    const logs = cluster.nodes.map((node) => `--- ${nodePaths(name, node.id).logFile} (tail) ---\n${tail(nodePaths(name, node.id).logFile)}`);
-    throw new Error(`${(error as Error).message}\n${logs.join('\n')}`, { cause: error });
+    if (options.user !== undefined) rmSync(join(usersDir(name), String(process.pid)), { force: true });
+    throw startFailure(name, cluster, error as Error);
   }
   if (answered.clusterId !== cluster.clusterId) {
+    if (options.user !== undefined) rmSync(join(usersDir(name), String(process.pid)), { force: true });
     throw new Error(
       `the Kafka answering on ${bootstrap(cluster)} is cluster ${answered.clusterId}, not the '${name}' cluster ` +
         `this checkout formatted (${cluster.clusterId}): another checkout's broker holds the port`,
     );
   }
-  return describe(name, cluster, started);
+  const stopsWhenUnused = existsSync(markerFile(name));
+  return describe(name, cluster, { started, sharedWith, stopsWhenUnused, ...(orphan === undefined ? {} : { orphan }) });
+}
+
+/** A start that failed: a port taken under a starting node is said as such; otherwise the tail of every node's log. */
+function startFailure(name: string, cluster: ClusterFile, error: Error): Error {
+  for (const node of cluster.nodes) {
+    if (/Address already in use/.test(tail(nodePaths(name, node.id).logFile, 40))) {
+      return portInUse(name, node, node.port, false);
+    }
+  }
+  const logs = cluster.nodes.map((node) => `--- ${nodePaths(name, node.id).logFile} (tail) ---\n${tail(nodePaths(name, node.id).logFile)}`);
+  return new Error(`${error.message}\n${logs.join('\n')}`, { cause: error });
+}
+
+/**
+ * Gives back this process's lease on the cluster, and stops the cluster when it is marked to stop when unused and
+ * no other live process holds a lease. Says whether it stopped it, and who still uses it otherwise.
+ */
+export async function releaseLocalKafka(name = 'local'): Promise<{ stopped: boolean; users: readonly KafkaUser[] }> {
+  return withClusterLock(name, 60000, async () => {
+    rmSync(join(usersDir(name), String(process.pid)), { force: true });
+    const users = liveUsers(name);
+    if (users.length > 0 || !existsSync(markerFile(name))) return { stopped: false, users };
+    return { stopped: await stopLocalKafka(name), users };
+  });
 }
 
 async function waitGone(pid: number, timeoutMs: number): Promise<void> {
@@ -412,6 +588,7 @@ export async function stopLocalKafka(name = 'local', timeoutMs = 30000): Promise
   });
   for (const pid of pids) process.kill(pid, 'SIGTERM');
   await Promise.all(pids.map((pid) => waitGone(pid, timeoutMs)));
+  rmSync(markerFile(name), { force: true });
   return pids.length > 0;
 }
 
@@ -436,16 +613,20 @@ export async function restartLocalKafkaNode(name: string, id: number, options: {
 export interface LocalKafkaStatus {
   readonly running: boolean;
   readonly nodes: readonly { id: number; pid?: number; port: number; logFile: string }[];
+  /** Live processes holding a lease. */
+  readonly users: readonly KafkaUser[];
+  /** Whether the last release stops it (it was started with a `user`). */
+  readonly stopsWhenUnused: boolean;
 }
 
 export function localKafkaStatus(name = 'local'): LocalKafkaStatus {
   const cluster = readClusterFile(name);
-  if (cluster === undefined) return { running: false, nodes: [] };
+  if (cluster === undefined) return { running: false, nodes: [], users: [], stopsWhenUnused: false };
   const nodes = cluster.nodes.map((node) => {
     const pid = runningPid(name, node.id);
     return { id: node.id, port: node.port, logFile: nodePaths(name, node.id).logFile, ...(pid === undefined ? {} : { pid }) };
   });
-  return { running: nodes.some((node) => node.pid !== undefined), nodes };
+  return { running: nodes.some((node) => node.pid !== undefined), nodes, users: liveUsers(name), stopsWhenUnused: existsSync(markerFile(name)) };
 }
 
 /**

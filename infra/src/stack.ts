@@ -12,6 +12,7 @@ import { DEFAULT_DATABASE_URL } from './postgres.js';
  * | Variable | Default | |
  * | --- | --- | --- |
  * | `KAFKA_BROKERS` | (unset) | Use this cluster; no local broker is started. Unset: the local broker on 127.0.0.1:9092. |
+ * | `SWITCHYARD_KAFKA_PORT` | `9092` | Port of the local broker (its first node); another port is another local cluster. |
  * | `DATABASE_URL` | `postgres://postgres@127.0.0.1:5432/switchyard` | Created when missing. |
  * | `TOPIC_PREFIX` | `switchyard.` | Topic and consumer-group prefix. |
  * | `LOG_LEVEL` | `info` | Of every process. |
@@ -35,14 +36,38 @@ export const DEFAULT_PORTS: Readonly<Record<ComponentName, number>> = {
 /** Where `npm start` runs the local Kafka broker when KAFKA_BROKERS is not set (its first node, with `--brokers 3`). */
 export const LOCAL_KAFKA_PORT = 9092;
 
-/** The local cluster `npm start` runs: `local` (one node), or `local-3` with `--brokers 3` (on 9092, 9094, 9096). */
-export function localKafkaName(nodes: number): string {
-  return nodes === 1 ? 'local' : `local-${nodes}`;
+/** Moves the local broker of `npm start`, `npm test` and `npm run bench` to another port. */
+export const KAFKA_PORT_VARIABLE = 'SWITCHYARD_KAFKA_PORT';
+
+/**
+ * The local cluster `npm start` runs: `local` (one node), or `local-3` with `--brokers 3` (on 9092, 9094, 9096).
+ * On another port it is another cluster, with its own data: `local-9192`, `local-3-9192`.
+ */
+export function localKafkaName(nodes: number, port = LOCAL_KAFKA_PORT): string {
+  const base = nodes === 1 ? 'local' : `local-${nodes}`;
+  return port === LOCAL_KAFKA_PORT ? base : `${base}-${port}`;
 }
 
-/** Bootstrap servers of the local cluster of `nodes` nodes: node i listens on LOCAL_KAFKA_PORT + 2(i-1). */
-export function localKafkaBrokers(nodes: number): string {
-  return Array.from({ length: nodes }, (_, index) => `127.0.0.1:${LOCAL_KAFKA_PORT + 2 * index}`).join(',');
+/** Bootstrap servers of the local cluster of `nodes` nodes: node i listens on `port` + 2(i-1). */
+export function localKafkaBrokers(nodes: number, port = LOCAL_KAFKA_PORT): string {
+  return Array.from({ length: nodes }, (_, index) => `127.0.0.1:${port + 2 * index}`).join(',');
+}
+
+function parsePort(raw: string): number | undefined {
+  const port = Number(raw);
+  return /^\d+$/.test(raw) && port >= 1 && port <= 65535 ? port : undefined;
+}
+
+/** The local broker's port from SWITCHYARD_KAFKA_PORT (default 9092); throws StackConfigError naming it. */
+export function localKafkaPort(env: Readonly<Record<string, string | undefined>>): number {
+  const raw = env[KAFKA_PORT_VARIABLE];
+  if (raw === undefined || raw === '') return LOCAL_KAFKA_PORT;
+  const port = parsePort(raw);
+  // Three nodes take this port and the five after it.
+  if (port === undefined || port > 65530) {
+    throw new StackConfigError([{ variable: KAFKA_PORT_VARIABLE, message: `expected a port 1-65530, got "${raw}"` }]);
+  }
+  return port;
 }
 /** The repository the simulator always has; the launcher's example command uses it. */
 export const EXAMPLE_REPOSITORY = { owner: 'acme', repo: 'widgets' } as const;
@@ -160,16 +185,22 @@ export interface LocalStack {
   readonly localBroker: boolean;
   /** How many nodes the local cluster has (1, or 3 with `--brokers 3`); meaningless with KAFKA_BROKERS. */
   readonly localNodes: number;
+  /** The local cluster's first port (SWITCHYARD_KAFKA_PORT); meaningless with KAFKA_BROKERS. */
+  readonly localKafkaPort: number;
 }
 
 /** Thrown by `loadLocalStack` for bad settings; the message names every variable at fault. */
 export class StackConfigError extends Error {
-  readonly variables: readonly string[];
+  readonly problems: readonly { variable: string; message: string }[];
 
   constructor(problems: readonly { variable: string; message: string }[]) {
     super(`invalid configuration:\n  ${problems.map((problem) => `${problem.variable}: ${problem.message}`).join('\n  ')}`);
     this.name = 'StackConfigError';
-    this.variables = problems.map((problem) => problem.variable);
+    this.problems = problems;
+  }
+
+  get variables(): readonly string[] {
+    return this.problems.map((problem) => problem.variable);
   }
 }
 
@@ -193,8 +224,8 @@ export function loadLocalStack(
     const variable = portVariable(name);
     const raw = value(variable);
     if (raw === undefined) continue;
-    const port = Number(raw);
-    if (!/^\d+$/.test(raw) || port < 1 || port > 65535) problems.push({ variable, message: `expected a port 1-65535, got "${raw}"` });
+    const port = parsePort(raw);
+    if (port === undefined) problems.push({ variable, message: `expected a port 1-65535, got "${raw}"` });
     else ports[name] = port;
   }
   const byPort = new Map<number, ComponentName[]>();
@@ -220,13 +251,20 @@ export function loadLocalStack(
   }
   const logLevel = value('LOG_LEVEL') ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) problems.push({ variable: 'LOG_LEVEL', message: `one of ${LOG_LEVELS.join(', ')}` });
+  let kafkaPort = LOCAL_KAFKA_PORT;
+  try {
+    kafkaPort = localKafkaPort(env);
+  } catch (error) {
+    problems.push(...(error as StackConfigError).problems);
+  }
   if (problems.length > 0) throw new StackConfigError(problems);
 
   return {
     localBroker: kafkaBrokers === undefined,
     localNodes,
+    localKafkaPort: kafkaPort,
     stack: defineStack({
-      kafkaBrokers: kafkaBrokers ?? localKafkaBrokers(localNodes),
+      kafkaBrokers: kafkaBrokers ?? localKafkaBrokers(localNodes, kafkaPort),
       databaseUrl,
       topicPrefix,
       githubToken,

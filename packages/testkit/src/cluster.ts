@@ -6,9 +6,9 @@ import {
   killLocalKafkaNode,
   localKafkaStatus,
   repoRoot,
+  releaseLocalKafka,
   restartLocalKafkaNode,
   startLocalKafka,
-  stopLocalKafka,
 } from '@switchyard/infra';
 import { KafkaAdmin, TopicNames, type Kafka } from '@switchyard/kafka';
 import { testLogger } from './logger.js';
@@ -70,7 +70,7 @@ async function lock(file: string, timeoutMs: number): Promise<() => void> {
 export async function acquireTestCluster(): Promise<{ cluster: TestCluster; release: () => Promise<void> }> {
   const unlock = await lock(join(repoRoot(), '.cache/kafka-data', `${TEST_CLUSTER}.lock`), 10 * 60 * 1000);
   try {
-    const kafka = await startLocalKafka({ name: TEST_CLUSTER, nodes: 3, port: 0, startTimeoutMs: 90000 });
+    const kafka = await startLocalKafka({ name: TEST_CLUSTER, nodes: 3, port: 0, startTimeoutMs: 90000, user: 'vitest' });
     const nodeIds = kafka.nodes.map((node) => node.id);
     const cluster: TestCluster = {
       brokers: kafka.brokers,
@@ -115,10 +115,13 @@ export async function acquireTestCluster(): Promise<{ cluster: TestCluster; rele
   }
 }
 
-/** For the run's teardown: stops the test cluster if it runs now but did not when the run began. */
+/**
+ * For the run's teardown: stops the test cluster when a test of this run started it (tests take it with a lease of
+ * their worker process) and no live process of another run still holds a lease on it; a cluster started with
+ * `kafka-cli start` is left running.
+ */
 export function testClusterTeardown(): () => Promise<void> {
-  const wasRunning = localKafkaStatus(TEST_CLUSTER).running;
   return async () => {
-    if (!wasRunning) await stopLocalKafka(TEST_CLUSTER);
+    await releaseLocalKafka(TEST_CLUSTER);
   };
 }

@@ -1,4 +1,4 @@
-import { DEFAULT_DATABASE_URL, startLocalKafka, stopLocalKafka, withDatabase } from '@switchyard/infra';
+import { DEFAULT_DATABASE_URL, localKafkaName, localKafkaPort, releaseLocalKafka, startLocalKafka, withDatabase } from '@switchyard/infra';
 import { testClusterTeardown } from './cluster.js';
 import { dockerAvailable } from './docker.js';
 
@@ -18,8 +18,9 @@ const POSTGRES_IMAGE = process.env['TESTCONTAINERS_POSTGRES_IMAGE'] ?? 'postgres
 
 /**
  * One decision for every test run: explicit URLs win; otherwise containers where a Docker engine answers;
- * otherwise the local broker (started here if it is not running, and stopped again at the end if so) and the
- * local Postgres server.
+ * otherwise the local broker (on SWITCHYARD_KAFKA_PORT, default 9092; started here if it is not running, with a
+ * lease given back at the end, which stops it unless something else of this checkout still uses it) and the local
+ * Postgres server.
  */
 export async function resolveInfrastructure(env: NodeJS.ProcessEnv = process.env): Promise<Infrastructure> {
   // The broker-failure tests' 3-node cluster starts on first use; stop it at the end if this run started it.
@@ -38,10 +39,12 @@ export async function resolveInfrastructure(env: NodeJS.ProcessEnv = process.env
     kafkaSource = 'testcontainers';
     teardowns.push(() => container.stop());
   } else {
-    const broker = await startLocalKafka({ name: 'local' });
+    const port = localKafkaPort(env);
+    const name = localKafkaName(1, port);
+    const broker = await startLocalKafka({ name, port, user: 'vitest' });
     kafkaBrokers = broker.brokers;
     kafkaSource = 'local broker';
-    if (broker.started) teardowns.push(() => stopLocalKafka('local'));
+    teardowns.push(() => releaseLocalKafka(name));
   }
 
   let postgresUrl: string;
