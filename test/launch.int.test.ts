@@ -1,13 +1,11 @@
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { COMPONENT_NAMES, portVariable, repoRoot, type ComponentName } from '@switchyard/infra';
+import { COMPONENT_NAMES, portVariable } from '@switchyard/infra';
 import { test, waitFor } from '@switchyard/testkit';
 import { describe, expect, onTestFinished } from 'vitest';
-import { freePorts } from './support/stack.js';
+import { alive, children, killWhenDone, Launcher, LAUNCHER, launcherEnv } from './support/launcher.js';
 
 /**
  * `npm start`'s launcher (infra/dist/launch.js, as scripts/start.sh runs it) against this test's Kafka (through
@@ -16,50 +14,6 @@ import { freePorts } from './support/stack.js';
  */
 
 const run = promisify(execFile);
-const root = repoRoot();
-const LAUNCHER = join(root, 'infra/dist/launch.js');
-
-class Launcher {
-  output = '';
-  readonly exited: Promise<number | null>;
-  private readonly child: ChildProcess;
-
-  constructor(env: Record<string, string>, args: readonly string[] = []) {
-    this.child = spawn(process.execPath, [LAUNCHER, ...args], { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child.stdout?.on('data', (chunk: Buffer) => (this.output += chunk.toString('utf8')));
-    this.child.stderr?.on('data', (chunk: Buffer) => (this.output += chunk.toString('utf8')));
-    this.exited = new Promise((resolve) => this.child.once('close', (code) => resolve(code)));
-  }
-
-  get pid(): number {
-    return this.child.pid!;
-  }
-
-  async waitForOutput(text: string, timeoutMs = 60000): Promise<void> {
-    await waitFor(() => this.output.includes(text), { timeoutMs, intervalMs: 50, what: `"${text}" in the launcher's output:\n${this.output}` });
-  }
-
-  signal(signal: NodeJS.Signals): void {
-    this.child.kill(signal);
-  }
-}
-
-/** The launcher's children, by component (from each one's command line). */
-function children(pid: number): Map<ComponentName, number> {
-  const found = new Map<ComponentName, number>();
-  let pids: number[] = [];
-  try {
-    pids = execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' }).split('\n').filter((line) => line.trim()).map(Number);
-  } catch {
-    // ps exits 1 when there are none
-  }
-  for (const child of pids) {
-    const cmdline = readFileSync(`/proc/${child}/cmdline`, 'utf8');
-    const name = COMPONENT_NAMES.find((candidate) => cmdline.includes(candidate === 'github-simulator' ? 'simulators/dist/cli.js' : `${candidate}/dist/main.js`));
-    if (name) found.set(name, child);
-  }
-  return found;
-}
 
 /**
  * Runs a command line as printed (bash, with KEY set as the banner's `export` line sets it) until it prints its
@@ -96,26 +50,6 @@ function firstLine(line: string, env: Record<string, string>, timeoutMs = 15000)
   });
 }
 
-const alive = (pid: number) => existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z');
-
-/** A folder for the launcher's development key, removed when the test ends. */
-function keyFolder(): string {
-  const folder = mkdtempSync(join(tmpdir(), 'sy-dev-key-'));
-  onTestFinished(() => rmSync(folder, { recursive: true, force: true }));
-  return folder;
-}
-
-async function launcherEnv(fixtures: { brokers: string; topicPrefix: string; databaseUrl: string }): Promise<Record<string, string>> {
-  const ports = await freePorts();
-  return {
-    KAFKA_BROKERS: fixtures.brokers,
-    TOPIC_PREFIX: fixtures.topicPrefix,
-    DATABASE_URL: fixtures.databaseUrl,
-    SWITCHYARD_DEV_KEY_FILE: join(keyFolder(), 'dev-key.json'),
-    ...Object.fromEntries(COMPONENT_NAMES.map((name) => [portVariable(name), String(ports[name])])),
-  };
-}
-
 describe('the launcher behind npm start', () => {
   test('starts the stack, mints and prints its key, prints commands that work as pasted, and leaves nothing running after SIGTERM', async ({
     brokers,
@@ -125,13 +59,10 @@ describe('the launcher behind npm start', () => {
     expect(existsSync(LAUNCHER), `${LAUNCHER} is missing: run npx tsc -b`).toBe(true);
     const env = await launcherEnv({ brokers, topicPrefix: topics.prefix, databaseUrl: database.url });
     const launcher = new Launcher(env);
-    onTestFinished(() => launcher.signal('SIGKILL'));
     await launcher.waitForOutput('Switchyard is ready');
     const pids = children(launcher.pid);
     expect([...pids.keys()].sort()).toEqual([...COMPONENT_NAMES].sort());
-    onTestFinished(() => {
-      for (const pid of pids.values()) if (alive(pid)) process.kill(pid, 'SIGKILL');
-    });
+    killWhenDone(pids.values());
     const token = readFileSync(`/proc/${pids.get('api-gateway-adapter')}/environ`, 'utf8')
       .split('\0')
       .find((entry) => entry.startsWith('GITHUB_TOKEN='))!
@@ -202,12 +133,9 @@ describe('the launcher behind npm start', () => {
 
   test('when a service dies it says which and why, stops the rest and exits 1', async ({ brokers, topics, database }) => {
     const launcher = new Launcher(await launcherEnv({ brokers, topicPrefix: topics.prefix, databaseUrl: database.url }));
-    onTestFinished(() => launcher.signal('SIGKILL'));
     await launcher.waitForOutput('Switchyard is ready');
     const pids = children(launcher.pid);
-    onTestFinished(() => {
-      for (const pid of pids.values()) if (alive(pid)) process.kill(pid, 'SIGKILL');
-    });
+    killWhenDone(pids.values());
 
     process.kill(pids.get('ws-fanout')!, 'SIGKILL');
     expect(await launcher.exited).toBe(1);
@@ -224,7 +152,9 @@ describe('the launcher behind npm start', () => {
     const port = (holder.address() as { port: number }).port;
     const launcher = new Launcher({ KAFKA_BROKERS: '127.0.0.1:1', [portVariable('ws-fanout')]: String(port) });
     expect(await launcher.exited).toBe(1);
-    expect(launcher.output).toContain(`port ${port} (ws-fanout) is in use: stop what holds it, or set SWITCHYARD_WS_FANOUT_PORT`);
+    // The holder is named: here it is this test's own process.
+    expect(launcher.output).toContain(`port ${port} (ws-fanout) is in use by pid ${process.pid} (`);
+    expect(launcher.output).toContain('stop it, or set SWITCHYARD_WS_FANOUT_PORT');
     expect(children(launcher.pid).size).toBe(0);
   });
 

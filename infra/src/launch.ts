@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 import { createServer } from 'node:net';
-import { relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { DEFAULT_TOPIC_PREFIX } from '@switchyard/events';
-import { startLocalKafka, stopLocalKafka, waitForKafka, type LocalKafka } from './kafka-broker.js';
+import { isAlive, releaseLocalKafka, startLocalKafka, waitForKafka, type KafkaUser, type LocalKafka } from './kafka-broker.js';
 import { DEV_KEY_FILE, devKeyPath, ensureDevKey, type DevKey } from './keys.js';
 import { formatLogLine, redact } from './log-format.js';
 import { repoRoot } from './paths.js';
+import { describeHolder, portHolder } from './port-holder.js';
 import { databaseName, DEFAULT_DATABASE_URL } from './postgres.js';
 import { describeExit, prepareStack, RunningStack, StackStartError, type UnexpectedExit } from './run-stack.js';
 import {
@@ -13,6 +14,7 @@ import {
   EXAMPLE_REPOSITORY,
   findComponent,
   generateGithubToken,
+  KAFKA_PORT_VARIABLE,
   LOCAL_KAFKA_PORT,
   localKafkaName,
   loadLocalStack,
@@ -28,20 +30,28 @@ import {
  * `npm start`: the whole stack on this machine. Kafka (the local broker, unless KAFKA_BROKERS names a cluster),
  * the database and the topics, the development API key (keys.ts: kept in .cache/dev-key.json while the api-keys
  * topic has it, minted anew otherwise), then the GitHub simulator and the four services as child processes; their
- * log lines are shown one readable line each. The key is printed once, in the ready banner. Ctrl-C (or SIGTERM) stops the services, then the broker if this run
- * started it. A service that dies takes the stack down with exit code 1. Settings: see stack.ts, or `--help`.
+ * log lines are shown one readable line each. The key is printed once, in the ready banner. Ctrl-C, SIGTERM, SIGHUP
+ * (a closed terminal), a closed output pipe or an uncaught error stop the services, then give back this run's lease
+ * on the local broker, which stops it when this run or an orphan it adopted started it and nothing else of this
+ * checkout uses it (kafka-broker.ts). A broker or service left running by a run that was SIGKILLed is reported by
+ * the next start, and stopped with `--stop-orphan`. A service that dies takes the stack down with exit code 1.
+ * Settings: see stack.ts, or `--help`.
  */
 
-const USAGE = `usage: npm start [-- --brokers 1|3] [-- --help]
+const USAGE = `usage: npm start [-- --brokers 1|3] [-- --stop-orphan] [-- --help]
 
 Runs Switchyard locally: Kafka, Postgres database and topics, the GitHub simulator and the four services.
 
 Options:
   --brokers 3                  run the local Kafka as a 3-node cluster (ports ${LOCAL_KAFKA_PORT}, ${LOCAL_KAFKA_PORT + 2}, ${LOCAL_KAFKA_PORT + 4}): every topic has
                                three replicas and min.insync.replicas=2, so one node may die (default: 1 node)
+  --stop-orphan                stop what an earlier run of this checkout left running when it was killed (the local
+                               broker, services on the stack's ports) and start afresh; without it they are reported,
+                               and an orphaned broker is reused
 
 Environment (all optional):
   KAFKA_BROKERS                use this Kafka cluster and start no broker (default: the local broker on 127.0.0.1:${LOCAL_KAFKA_PORT})
+  ${KAFKA_PORT_VARIABLE.padEnd(28)} port of the local broker (default ${LOCAL_KAFKA_PORT}); another port is another local cluster
   DATABASE_URL                 default ${DEFAULT_DATABASE_URL} (created when missing)
   TOPIC_PREFIX                 default ${DEFAULT_TOPIC_PREFIX}
   LOG_LEVEL                    default info
@@ -53,9 +63,16 @@ const NAME_WIDTH = Math.max('switchyard'.length, ...COMPONENT_NAMES.map((name) =
 const color = Boolean(process.stdout.isTTY) && !process.env['NO_COLOR'];
 const paint = (code: number, text: string) => (color ? `\u001b[${code}m${text}\u001b[0m` : text);
 
+/** False once stdout's reader is gone (EPIPE): nothing more is written, and the stack stops. */
+let outputOpen = true;
+
+function out(text: string): void {
+  if (outputOpen) process.stdout.write(text);
+}
+
 function say(message: string, level: 'info' | 'warn' | 'error' = 'info'): void {
   const line = JSON.stringify({ level, time: new Date().toISOString(), msg: message });
-  process.stdout.write(`${formatLogLine('switchyard', line, { color, nameWidth: NAME_WIDTH })}\n`);
+  out(`${formatLogLine('switchyard', line, { color, nameWidth: NAME_WIDTH })}\n`);
 }
 
 const args = process.argv.slice(2);
@@ -64,8 +81,13 @@ if (args.includes('--help') || args.includes('-h')) {
   process.exit(0);
 }
 let localNodes = 1;
+let stopOrphan = false;
 for (let index = 0; index < args.length; index += 1) {
   const arg = args[index];
+  if (arg === '--stop-orphan') {
+    stopOrphan = true;
+    continue;
+  }
   const value = arg === '--brokers' ? args[(index += 1)] : arg?.startsWith('--brokers=') ? arg.slice('--brokers='.length) : undefined;
   if (value === '1' || value === '3') {
     localNodes = Number(value);
@@ -75,8 +97,6 @@ for (let index = 0; index < args.length; index += 1) {
   process.stderr.write(`${problem}\n\n${USAGE}`);
   process.exit(2);
 }
-const kafkaName = localKafkaName(localNodes);
-
 const token = generateGithubToken();
 let local: LocalStack;
 try {
@@ -87,6 +107,7 @@ try {
   process.exit(2);
 }
 const { stack } = local;
+const kafkaName = localKafkaName(localNodes, local.localKafkaPort);
 const root = repoRoot();
 const devKeyFile = devKeyPath(process.env, root);
 /** Replaced in every line a process prints: the run's GitHub token, then the development key. */
@@ -113,9 +134,16 @@ function stopAll(code: number, dead?: string): Promise<void> {
       }
     }
     const broker = await brokerStart?.catch(() => undefined);
-    if (broker?.started) {
-      say('stopping the Kafka broker this run started');
-      await stopLocalKafka(kafkaName);
+    if (broker) {
+      if (broker.stopsWhenUnused) say('giving back the Kafka broker: stopped when nothing else of this checkout uses it');
+      const released = await releaseLocalKafka(kafkaName).catch((error: unknown) => {
+        say(`could not stop the Kafka broker: ${(error as Error).message}`, 'error');
+        exitCode ||= 1;
+        return undefined;
+      });
+      if (released?.stopped) say('stopped the Kafka broker');
+      else if (released && released.users.length > 0) say(`left the Kafka broker running: ${usersText(released.users)} still use it`);
+      else if (released) say('left the Kafka broker running: it was started outside npm start (node infra/dist/kafka-cli.js stop stops it)');
     }
     say(exitCode === 0 ? 'stopped' : `stopped (exit code ${exitCode})`, exitCode === 0 ? 'info' : 'error');
     process.exit(exitCode);
@@ -126,13 +154,45 @@ function stopAll(code: number, dead?: string): Promise<void> {
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(signal, () => {
     if (shutdown) {
+      // A closed terminal sends SIGHUP once and then may send it again as the session ends: keep stopping.
+      if (signal === 'SIGHUP') return;
       say(`${signal} again: killing everything`, 'warn');
       running?.kill();
       process.exit(130);
     }
-    process.stdout.write('\n');
+    out('\n');
     void stopAll(0);
   });
+}
+// The reader of our output went away (`npm start | head`, a closed terminal): stop, without writing again.
+process.stdout.on('error', () => {
+  outputOpen = false;
+  void stopAll(0);
+});
+for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
+  process.on(event, (error: unknown) => {
+    if (outputOpen) process.stderr.write(`${event}: ${(error as Error)?.stack ?? String(error)}\n`);
+    void stopAll(1);
+  });
+}
+
+/** "npm test (pid 12), vitest (pid 34)". */
+function usersText(users: readonly KafkaUser[]): string {
+  return users.map((user) => `${user.what} (pid ${user.pid})`).join(', ');
+}
+
+/** Whether `pid` runs a component of this checkout's stack: a service or simulator an earlier run left behind. */
+function componentOfThisCheckout(command: string): string | undefined {
+  return stackComponents(stack).find((component) => command.includes(join(root, component.packageDir, component.entry)))?.name;
+}
+
+async function stopProcess(pid: number, timeoutMs: number): Promise<void> {
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + timeoutMs;
+  while (isAlive(pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+  if (!isAlive(pid)) return;
+  process.kill(pid, 'SIGKILL');
+  while (isAlive(pid)) await new Promise((resolve) => setTimeout(resolve, 50));
 }
 
 function portIsFree(port: number, host: string): Promise<boolean> {
@@ -151,7 +211,7 @@ function reportDeath(death: UnexpectedExit | StackStartError): string {
   const tail = death.tail.slice(-25);
   if (tail.length > 0) {
     say(`last ${tail.length} lines of ${name}:`, 'error');
-    for (const line of tail) process.stdout.write(`${formatLogLine(name, redact(line, secrets), { color, nameWidth: NAME_WIDTH })}\n`);
+    for (const line of tail) out(`${formatLogLine(name, redact(line, secrets), { color, nameWidth: NAME_WIDTH })}\n`);
   }
   return name;
 }
@@ -185,8 +245,19 @@ function banner(stack: Stack, broker: LocalKafka | undefined, key: DevKey, secon
   const { owner, repo } = EXAMPLE_REPOSITORY;
   const create = JSON.stringify({ type: 'github.issue.create', input: { owner, repo, title: 'Widget jams' } });
   const close = JSON.stringify({ type: 'github.issue.update', input: { owner, repo, number: 1, state: 'closed' } });
+  const brokerOrigin = !broker
+    ? ''
+    : broker.started
+      ? 'started by this run'
+      : broker.orphan
+        ? 'left by an earlier run; this run stops it'
+        : broker.sharedWith.length > 0
+          ? `shared with ${usersText(broker.sharedWith)}`
+          : broker.stopsWhenUnused
+            ? 'reused'
+            : 'already running; left running at exit';
   const kafka = broker
-    ? `${stack.kafkaBrokers}  (local ${broker.nodes.length === 1 ? 'broker' : `${broker.nodes.length}-node cluster`}, ${broker.started ? 'started by this run' : 'already running'}; log ${broker.logFile})`
+    ? `${stack.kafkaBrokers}  (local ${broker.nodes.length === 1 ? 'broker' : `${broker.nodes.length}-node cluster`}, ${brokerOrigin}; log ${broker.logFile})`
     : `${stack.kafkaBrokers}  (KAFKA_BROKERS)`;
   const heading = (text: string) => paint(1, text.padEnd(10));
   const dim = (text: string) => paint(2, text);
@@ -228,9 +299,29 @@ function banner(stack: Stack, broker: LocalKafka | undefined, key: DevKey, secon
 
 async function main(): Promise<void> {
   const busy: string[] = [];
+  const orphans: { name: string; pid: number; port: number }[] = [];
   for (const component of stackComponents(stack)) {
-    if (!(await portIsFree(component.port, '127.0.0.1'))) {
-      busy.push(`port ${component.port} (${component.name}) is in use: stop what holds it, or set ${portVariable(component.name)}`);
+    if (await portIsFree(component.port, '127.0.0.1')) continue;
+    const holder = portHolder(component.port);
+    const left = holder && componentOfThisCheckout(holder.command);
+    if (holder && left !== undefined) {
+      orphans.push({ name: left, pid: holder.pid, port: component.port });
+      if (!stopOrphan) {
+        busy.push(
+          `port ${component.port} (${component.name}) is held by ${left} (pid ${holder.pid}), left running by an earlier run of this ` +
+            `checkout that was killed: npm start -- --stop-orphan stops it`,
+        );
+      }
+      continue;
+    }
+    const who = holder ? describeHolder(holder) : 'another process';
+    busy.push(`port ${component.port} (${component.name}) is in use by ${who}: stop it, or set ${portVariable(component.name)}`);
+  }
+  if (stopOrphan && busy.length === 0 && orphans.length > 0) {
+    for (const orphan of orphans) say(`stopping ${orphan.name} (pid ${orphan.pid}) on port ${orphan.port}, left running by an earlier run of this checkout`, 'warn');
+    await Promise.all(orphans.map((orphan) => stopProcess(orphan.pid, 30000)));
+    for (const orphan of orphans) {
+      if (!(await portIsFree(orphan.port, '127.0.0.1'))) busy.push(`port ${orphan.port} (${orphan.name}) is still in use after stopping pid ${orphan.pid}`);
     }
   }
   if (busy.length > 0) {
@@ -242,9 +333,24 @@ async function main(): Promise<void> {
   if (local.localBroker) {
     const what = localNodes === 1 ? 'broker' : `${localNodes}-node cluster`;
     say(`starting the local Kafka ${what} on ${stack.kafkaBrokers} (or reusing the running one)`);
-    brokerStart = startLocalKafka({ name: kafkaName, nodes: localNodes, port: LOCAL_KAFKA_PORT });
+    brokerStart = startLocalKafka({ name: kafkaName, nodes: localNodes, port: local.localKafkaPort, user: 'npm start', stopOrphan });
     broker = await brokerStart;
-    say(broker.started ? `Kafka ${what} started (log ${broker.logFile})` : `Kafka ${what} already running; reusing it`);
+    if (broker.orphan) {
+      const { startedBy, pids } = broker.orphan;
+      say(
+        `found the Kafka ${what} (pid ${pids.join(', ')}) left running by ${startedBy.what} (pid ${startedBy.pid}, ` +
+          `started ${startedBy.since}), which ended without stopping it; ` +
+          (broker.orphan.restarted ? 'stopped it and started it afresh' : 'reusing it; this run stops it (npm start -- --stop-orphan starts afresh)'),
+        'warn',
+      );
+    }
+    say(
+      broker.started
+        ? `Kafka ${what} started (log ${broker.logFile})`
+        : broker.sharedWith.length > 0
+          ? `Kafka ${what} already running for ${usersText(broker.sharedWith)}; reusing it`
+          : `Kafka ${what} already running; reusing it`,
+    );
   } else {
     say(`using the Kafka cluster at ${stack.kafkaBrokers} (KAFKA_BROKERS)`);
     await waitForKafka(stack.kafkaBrokers, 15000);
@@ -270,7 +376,7 @@ async function main(): Promise<void> {
   const started = performance.now();
   running = RunningStack.start(stack, {
     parentEnv: process.env,
-    onLine: (name, line) => process.stdout.write(`${formatLogLine(name, redact(line, secrets), { color, nameWidth: NAME_WIDTH })}\n`),
+    onLine: (name, line) => out(`${formatLogLine(name, redact(line, secrets), { color, nameWidth: NAME_WIDTH })}\n`),
   });
   say(`started ${stackComponents(stack).map((component) => component.name).join(', ')}; waiting for them to be ready`);
   const death = running.unexpectedExit;
@@ -283,7 +389,7 @@ async function main(): Promise<void> {
   }
   if (shutdown) return;
   if (failure) return stopAll(1, reportDeath(failure));
-  process.stdout.write(banner(stack, broker, key, ((performance.now() - started) / 1000).toFixed(1)));
+  out(banner(stack, broker, key, ((performance.now() - started) / 1000).toFixed(1)));
 
   const died = await death;
   if (shutdown) return;
