@@ -36,6 +36,11 @@ export const syncErrors = defineErrorCodes('SYNC', {
     meaning: 'A materialized view depends on a projection table; the swap re-points views but cannot re-point it.',
     fix: 'Replace the materialized view with a view, or drop it before the rebuild and create it again after.',
   },
+  SYNC_DATABASE_IN_USE: {
+    retriable: false,
+    meaning: 'Another deployment (another Kafka cluster or topic prefix) is using this database: its projections and positions would mix with this one\'s.',
+    fix: 'Give this deployment its own database with DATABASE_URL, or stop the other; the message names its host, pid, Kafka cluster and topic prefix.',
+  },
 });
 
 export const SyncError = errorClass('SyncError', syncErrors);
