@@ -41,6 +41,11 @@ try {
     } else {
       await migrate(pool);
       const retry = { initialMs: config.SYNC_RETRY_INITIAL_MS, maxMs: config.SYNC_RETRY_MAX_MS };
+      // Ctrl-C or SIGTERM interrupts the rebuild before its swap: the shadow tables are dropped, the live ones untouched.
+      const interrupt = new AbortController();
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+        process.once(signal, () => interrupt.abort(`switchyard-sync received ${signal}`));
+      }
       // Registered like a worker: it writes positions and tables, so it refuses a database another deployment uses.
       const admin = new KafkaAdmin(kafka, names, logger);
       await admin.connect();
@@ -50,7 +55,7 @@ try {
         names,
         admin,
         logger,
-        onLost: (error) => logger.error({ err: error }, 'another deployment is using this database'),
+        onLost: (error) => interrupt.abort(error),
       });
       // The positions after the swap are published as the worker publishes its own (the CLI exposes no metrics).
       const producer = new EventProducer(kafka, names);
@@ -65,6 +70,9 @@ try {
           logger,
           projection: projections[projection.data],
           retry,
+          swapTimeoutMs: config.SYNC_REBUILD_SWAP_TIMEOUT_MS,
+          maxBytesPerPartition: config.SYNC_MAX_BYTES_PER_PARTITION,
+          signal: interrupt.signal,
           positions,
           onProgress: ({ events }) => logger.info({ events }, 'rebuilding'),
         });

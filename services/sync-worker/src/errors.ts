@@ -31,6 +31,11 @@ export const syncErrors = defineErrorCodes('SYNC', {
     meaning: 'A projection rebuild stopped before the swap; the live table was not touched.',
     fix: 'Read the cause in the log and run the rebuild again.',
   },
+  SYNC_REBUILD_INTERRUPTED: {
+    retriable: true,
+    meaning: 'The rebuild was stopped before the swap: the sync worker or switchyard-sync was asked to stop (or died) while it ran. The live tables were not touched.',
+    fix: 'Send the rebuild again (a new command, or run the CLI again): an interrupted command is finished, not resumed.',
+  },
   SYNC_REBUILD_UNSUPPORTED: {
     retriable: false,
     meaning: 'A materialized view depends on a projection table; the swap re-points views but cannot re-point it.',

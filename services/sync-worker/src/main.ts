@@ -56,6 +56,8 @@ const rebuilds = new RebuildCommands({
   groupId: `${config.KAFKA_GROUP_ID}.rebuild-commands`,
   logger,
   retry,
+  swapTimeoutMs: config.SYNC_REBUILD_SWAP_TIMEOUT_MS,
+  maxBytesPerPartition: config.SYNC_MAX_BYTES_PER_PARTITION,
   sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
   onFatal,
 });
@@ -94,8 +96,9 @@ const app = buildApp({
   ],
 });
 
-lifecycle.onStop('consumer', () => worker.stop());
+// A rebuild in progress first: it answers its command (interrupted) and releases the live positions it may hold.
 lifecycle.onStop('rebuild-commands', () => rebuilds.stop());
+lifecycle.onStop('consumer', () => worker.stop());
 // Best effort within the shutdown budget: a position left unpublished is published by whoever takes the partition next.
 lifecycle.onStop('positions', async () => {
   await positions.stop(5000);
