@@ -278,12 +278,15 @@ function backendPid(client: pg.PoolClient): number {
 /**
  * The rebuild's statements that can run long — a shadow batch waiting on a lock someone holds, the copy that seeds a
  * history table — so that a rebuild ending early cancels them instead of waiting. Cancels go over `session` (the
- * connection holding the rebuild's lock), and a client goes back to the pool only after a cancel naming it is done.
+ * connection holding the rebuild's lock). A client a cancel named is closed, not returned to the pool: a cancel
+ * that arrives as one statement ends may hit its next one (a ROLLBACK), and the live worker must never be handed a
+ * connection left inside a transaction.
  */
 class RunningStatements {
   private readonly pool: pg.Pool;
   private readonly session: pg.ClientBase;
   private readonly busy = new Set<pg.PoolClient>();
+  private readonly cancelled = new WeakSet<pg.PoolClient>();
   private cancelling: Promise<unknown> = Promise.resolve();
 
   constructor(pool: pg.Pool, session: pg.ClientBase) {
@@ -299,12 +302,14 @@ class RunningStatements {
     } finally {
       this.busy.delete(client);
       await this.cancelling;
-      client.release();
+      client.release(this.cancelled.has(client));
     }
   }
 
   cancelAll(): Promise<unknown> {
-    const pids = [...this.busy].map(backendPid);
+    const clients = [...this.busy];
+    for (const client of clients) this.cancelled.add(client);
+    const pids = clients.map(backendPid);
     if (pids.length > 0) {
       this.cancelling = this.session.query('SELECT pg_cancel_backend(pid) FROM unnest($1::int[]) AS pid', [pids]).catch(() => undefined);
     }
@@ -475,6 +480,10 @@ async function runRebuild(options: RebuildOptions, session: pg.ClientBase, start
         }
         checkpoint();
         stopped = true;
+        // A shadow batch still running is past the locked positions: cancelled, it is not applied (nor counted),
+        // and the live worker applies those records after the swap. The swap never waits on someone else's lock.
+        halt.abort();
+        await statements.cancelAll();
         await consumer.stop();
         const moved: CommittedPosition[] = [];
         const replaced: string[] = [];
