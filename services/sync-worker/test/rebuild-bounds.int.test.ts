@@ -1,8 +1,9 @@
 import { topics, type Envelope } from '@switchyard/events';
 import type { EventProducer, KafkaAdmin, KafkaLogger } from '@switchyard/kafka';
 import { waitFor, type TestTopics } from '@switchyard/testkit';
-import pg from 'pg';
+import type pg from 'pg';
 import { describe, expect } from 'vitest';
+import { createPool } from '../src/db.js';
 import { readOffsets } from '../src/offsets.js';
 import { projections } from '../src/projections/index.js';
 import { rebuildProjection } from '../src/rebuild.js';
@@ -115,7 +116,7 @@ describe('rebuild bounds', () => {
     // …and is in the middle of a batch on every partition, holding their positions.
     const liveBatch = await database.pool.connect();
     const holder = await database.pool.connect();
-    const rebuildPool = new pg.Pool({ connectionString: env.databaseUrl, max: 6 });
+    const rebuildPool = createPool(env.databaseUrl, 6);
     try {
       await liveBatch.query('BEGIN');
       await liveBatch.query("SELECT * FROM sync_offsets WHERE projection = 'entities' FOR UPDATE");
@@ -211,7 +212,7 @@ describe('rebuild bounds', () => {
     await storePositions(database.pool, entities, null, [{ partition: unrecorded!.partition, next: String(Number(unrecorded!.high) + 7) }]);
     await storePositions(database.pool, entities, cluster, rest.map(({ partition, high }) => ({ partition, next: high })));
 
-    const rebuildPool = new pg.Pool({ connectionString: env.databaseUrl, max: 6 });
+    const rebuildPool = createPool(env.databaseUrl, 6);
     const { logger, lines } = recordingLogger();
     try {
       const report = await rebuildProjection({ pool: rebuildPool, kafka, names: t.names, logger, projection: projections.entities, retry: RETRY, swapTimeoutMs: 5000 });
