@@ -5,6 +5,7 @@ import { createLogger, loadConfigOrExit } from '@switchyard/service-runtime';
 import { Registry } from 'prom-client';
 import { loadSyncWorkerConfig } from './config.js';
 import { createPool } from './db.js';
+import { InstanceRegistration } from './instances.js';
 import { migrate } from './migrate.js';
 import { readOffsets } from './offsets.js';
 import { PositionPublisher } from './position-publisher.js';
@@ -40,11 +41,28 @@ try {
     } else {
       await migrate(pool);
       const retry = { initialMs: config.SYNC_RETRY_INITIAL_MS, maxMs: config.SYNC_RETRY_MAX_MS };
+      // Ctrl-C or SIGTERM interrupts the rebuild before its swap: the shadow tables are dropped, the live ones untouched.
+      const interrupt = new AbortController();
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+        process.once(signal, () => interrupt.abort(`switchyard-sync received ${signal}`));
+      }
+      // Registered like a worker: it writes positions and tables, so it refuses a database another deployment uses.
+      const admin = new KafkaAdmin(kafka, names, logger);
+      await admin.connect();
+      const registration = new InstanceRegistration({
+        pool,
+        deployment: { prefix: config.TOPIC_PREFIX, groupId: config.KAFKA_GROUP_ID },
+        names,
+        admin,
+        logger,
+        onLost: (error) => interrupt.abort(error),
+      });
       // The positions after the swap are published as the worker publishes its own (the CLI exposes no metrics).
       const producer = new EventProducer(kafka, names);
-      await producer.connect();
       const positions = new PositionPublisher({ producer, logger, registry: new Registry(), retry });
       try {
+        await registration.start(await admin.clusterId());
+        await producer.connect();
         const report = await rebuildProjection({
           pool,
           kafka,
@@ -52,6 +70,9 @@ try {
           logger,
           projection: projections[projection.data],
           retry,
+          swapTimeoutMs: config.SYNC_REBUILD_SWAP_TIMEOUT_MS,
+          maxBytesPerPartition: config.SYNC_MAX_BYTES_PER_PARTITION,
+          signal: interrupt.signal,
           positions,
           onProgress: ({ events }) => logger.info({ events }, 'rebuilding'),
         });
@@ -59,6 +80,8 @@ try {
       } finally {
         await positions.stop(10000);
         await producer.disconnect();
+        await registration.stop();
+        await admin.disconnect();
       }
     }
   } else {

@@ -20,6 +20,11 @@ export const SyncWorkerConfig = z.object({
   SYNC_SYNCHRONOUS_COMMIT: env.boolean(false),
   SYNC_RETRY_INITIAL_MS: env.milliseconds(200),
   SYNC_RETRY_MAX_MS: env.milliseconds(5000),
+  /**
+   * How long a rebuild may take from "caught up with the log" to the swap's commit before it gives up
+   * (SYNC_REBUILD_FAILED, naming the partitions whose live position the shadow did not reach).
+   */
+  SYNC_REBUILD_SWAP_TIMEOUT_MS: env.milliseconds(120000),
   DB_POOL_SIZE: z.coerce.number().int().min(2).optional(),
 });
 

@@ -13,12 +13,13 @@ import { EventConsumer, type EventProducer, type Kafka, type KafkaError, type To
 import type { Logger } from '@switchyard/service-runtime';
 import type pg from 'pg';
 import type { z } from 'zod';
-import { SyncError } from './errors.js';
+import { SyncError, syncErrors } from './errors.js';
 import type { PositionPublisher } from './position-publisher.js';
 import { projections } from './projections/index.js';
 import { rebuildProjection, type RebuildReport } from './rebuild.js';
 import type { RetryPolicy } from './retry.js';
 
+type SyncErrorCode = keyof typeof syncErrors;
 type RebuildCommand = z.output<(typeof commandSchemas)['switchyard.projection.rebuild']>;
 
 export interface RebuildCommandsOptions {
@@ -31,6 +32,10 @@ export interface RebuildCommandsOptions {
   readonly groupId: string;
   readonly logger: Logger;
   readonly retry: RetryPolicy;
+  /** SYNC_REBUILD_SWAP_TIMEOUT_MS */
+  readonly swapTimeoutMs: number;
+  /** SYNC_MAX_BYTES_PER_PARTITION, for the rebuild's own consumer too. */
+  readonly maxBytesPerPartition: number;
   readonly sessionTimeoutMs: number;
   readonly onFatal: (error: KafkaError) => void;
 }
@@ -44,10 +49,15 @@ function isRebuild(event: Envelope): event is RebuildCommand {
  * command type belongs to another service and is skipped). Reports `accepted`, then `succeeded` or `failed`, on the
  * command-results topic, each repeating the command's Auth Context. A command redelivered after a crash is recognised
  * by its id and not rebuilt twice.
+ *
+ * `stop()` interrupts a rebuild in progress: it ends before the swap, the command is answered `failed` with
+ * SYNC_REBUILD_INTERRUPTED, and only then is the command's offset committed. The interrupted command is finished: a
+ * redelivery repeats that answer and rebuilds nothing, so the next start is clean; send the command again to rebuild.
  */
 export class RebuildCommands {
   private readonly options: RebuildCommandsOptions;
   private readonly consumer: EventConsumer<typeof topics.commands>;
+  private readonly stopping = new AbortController();
 
   constructor(options: RebuildCommandsOptions) {
     this.options = options;
@@ -69,7 +79,8 @@ export class RebuildCommands {
   async start(): Promise<void> {
     await this.consumer.start(async (batch) => {
       for (const record of batch.records) {
-        if (batch.isStale()) return;
+        // Stopping: what is not started stays unmarked, for the next start.
+        if (batch.isStale() || this.stopping.signal.aborted) return;
         if (record.decoded.ok && isRebuild(record.decoded.event)) {
           await this.run(record.decoded.event, () => batch.heartbeat().catch(() => undefined));
         }
@@ -79,7 +90,9 @@ export class RebuildCommands {
     });
   }
 
+  /** Interrupts the rebuild in progress (answered before its offset is committed), then leaves the group. */
   async stop(): Promise<void> {
+    this.stopping.abort('the sync worker is shutting down');
     await this.consumer.stop();
   }
 
@@ -115,6 +128,9 @@ export class RebuildCommands {
         logger,
         projection: projections[projection],
         retry: this.options.retry,
+        swapTimeoutMs: this.options.swapTimeoutMs,
+        maxBytesPerPartition: this.options.maxBytesPerPartition,
+        signal: this.stopping.signal,
         commandId: command.id,
         positions: this.options.positions,
         onProgress: ({ events }) => {
@@ -123,10 +139,11 @@ export class RebuildCommands {
         },
       });
       if (report.previously?.status === 'failed') {
-        // A redelivered command that failed before: repeat its outcome, do not rebuild again.
-        await this.report(command, 'failed', {
-          error: new SyncError('SYNC_REBUILD_FAILED', report.previously.error ?? 'the rebuild failed'),
-        });
+        // A redelivered command that failed (or was interrupted) before: repeat its outcome, do not rebuild again.
+        const { error, errorCode } = report.previously;
+        const code = errorCode !== null && errorCode in syncErrors ? (errorCode as SyncErrorCode) : 'SYNC_REBUILD_FAILED';
+        logger.info({ commandId: command.id, projection, code }, 'rebuild command seen before and it failed; repeating its outcome');
+        await this.report(command, 'failed', { error: new SyncError(code, error ?? 'the rebuild failed') });
         return;
       }
       logger.info({ ...report }, report.previously ? 'rebuild already done for this command' : 'rebuild finished');
@@ -136,7 +153,11 @@ export class RebuildCommands {
         error instanceof SyncError
           ? error
           : new SyncError('SYNC_REBUILD_FAILED', (error as Error).message, { cause: error });
-      logger.error({ err: failure, projection }, 'rebuild failed');
+      if (failure.code === 'SYNC_REBUILD_INTERRUPTED') {
+        logger.warn({ err: failure, commandId: command.id, projection }, 'rebuild interrupted; the command is answered failed, send it again to rebuild');
+      } else {
+        logger.error({ err: failure, commandId: command.id, projection }, 'rebuild failed');
+      }
       await this.report(command, 'failed', { error: failure });
     }
   }

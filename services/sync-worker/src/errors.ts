@@ -31,10 +31,20 @@ export const syncErrors = defineErrorCodes('SYNC', {
     meaning: 'A projection rebuild stopped before the swap; the live table was not touched.',
     fix: 'Read the cause in the log and run the rebuild again.',
   },
+  SYNC_REBUILD_INTERRUPTED: {
+    retriable: true,
+    meaning: 'The rebuild was stopped before the swap: the sync worker or switchyard-sync was asked to stop (or died) while it ran. The live tables were not touched.',
+    fix: 'Send the rebuild again (a new command, or run the CLI again): an interrupted command is finished, not resumed.',
+  },
   SYNC_REBUILD_UNSUPPORTED: {
     retriable: false,
     meaning: 'A materialized view depends on a projection table; the swap re-points views but cannot re-point it.',
     fix: 'Replace the materialized view with a view, or drop it before the rebuild and create it again after.',
+  },
+  SYNC_DATABASE_IN_USE: {
+    retriable: false,
+    meaning: 'Another deployment (another Kafka cluster or topic prefix) is using this database: its projections and positions would mix with this one\'s.',
+    fix: 'Give this deployment its own database with DATABASE_URL, or stop the other; the message names its host, pid, Kafka cluster and topic prefix.',
   },
 });
 

@@ -5,6 +5,7 @@ import { buildApp } from './app.js';
 import { loadSyncWorkerConfig } from './config.js';
 import { RebuildCommands } from './control.js';
 import { createPool } from './db.js';
+import { InstanceRegistration } from './instances.js';
 import { registerLagMetric } from './lag.js';
 import { migrate } from './migrate.js';
 import { PositionPublisher } from './position-publisher.js';
@@ -55,8 +56,22 @@ const rebuilds = new RebuildCommands({
   groupId: `${config.KAFKA_GROUP_ID}.rebuild-commands`,
   logger,
   retry,
+  swapTimeoutMs: config.SYNC_REBUILD_SWAP_TIMEOUT_MS,
+  maxBytesPerPartition: config.SYNC_MAX_BYTES_PER_PARTITION,
   sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
   onFatal,
+});
+
+const registration = new InstanceRegistration({
+  pool,
+  deployment: { prefix: config.TOPIC_PREFIX, groupId: config.KAFKA_GROUP_ID },
+  names,
+  admin,
+  logger,
+  onAdopted: (adopted) => {
+    for (const position of adopted) worker.countResets(position.projection, 1);
+  },
+  onLost: (error) => lifecycle.fatal(error, 'another deployment is using this database'),
 });
 
 registerLagMetric({ registry, pool, admin, names, projections: Object.values(projections) });
@@ -81,8 +96,9 @@ const app = buildApp({
   ],
 });
 
-lifecycle.onStop('consumer', () => worker.stop());
+// A rebuild in progress first: it answers its command (interrupted) and releases the live positions it may hold.
 lifecycle.onStop('rebuild-commands', () => rebuilds.stop());
+lifecycle.onStop('consumer', () => worker.stop());
 // Best effort within the shutdown budget: a position left unpublished is published by whoever takes the partition next.
 lifecycle.onStop('positions', async () => {
   await positions.stop(5000);
@@ -93,6 +109,7 @@ lifecycle.onStop('producer', async () => {
   await Promise.all([producer.disconnect(), positionsProducer.disconnect()]);
 });
 lifecycle.onStop('admin', () => admin.disconnect());
+lifecycle.onStop('instance', () => registration.stop());
 lifecycle.onStop('postgres', () => pool.end());
 
 try {
@@ -101,6 +118,8 @@ try {
   logger.info(migrations, 'migrations done');
   await admin.connect();
   await admin.provision();
+  // Before consuming: refuses a database another deployment is using, and adopts positions one left behind.
+  await registration.start(await admin.clusterId());
   await auth.start();
   await Promise.all([producer.connect(), positionsProducer.connect()]);
   await worker.start();

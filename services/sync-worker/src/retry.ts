@@ -25,12 +25,14 @@ export function backoffMs(policy: RetryPolicy, attempt: number, random: () => nu
  * Runs one batch's work until it succeeds, the batch goes stale, or a non-transient error escapes. Between
  * attempts it waits (never faster than the backoff) and heartbeats, so a long Postgres outage neither skips
  * records nor costs the partition; a rebalance makes the heartbeat throw, which hands the batch back unmarked.
+ * `signal` cuts a wait short; the batch's `isStale` then decides whether there is another attempt.
  */
 export async function retryTransient(
   batch: Pick<PartitionBatch, 'isStale' | 'heartbeat'>,
   policy: RetryPolicy,
   run: () => Promise<void>,
   hooks: RetryHooks,
+  signal?: AbortSignal,
 ): Promise<void> {
   for (let attempt = 0; ; attempt += 1) {
     if (batch.isStale()) return;
@@ -46,7 +48,8 @@ export async function retryTransient(
         : new SyncError('SYNC_DB_UNAVAILABLE', (error as Error).message || String(error), { cause: error });
       const delay = backoffMs(policy, attempt);
       hooks.onFailure(wrapped, attempt, delay);
-      await sleep(delay);
+      await sleep(delay, undefined, signal === undefined ? undefined : { signal }).catch(() => undefined);
+      if (batch.isStale()) return;
       await batch.heartbeat();
     }
   }

@@ -189,6 +189,11 @@ export class SyncWorker {
     }
   }
 
+  /** Counts positions of another Kafka cluster reset outside a batch (adopted at registration, see instances.ts). */
+  countResets(projection: string, count: number): void {
+    this.resets.inc({ projection }, count);
+  }
+
   async start(): Promise<void> {
     this.clusterId = await this.options.admin.clusterId();
     await this.consumer.start((batch) => this.enqueue(batch as PartitionBatch<Envelope>));

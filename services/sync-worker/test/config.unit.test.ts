@@ -10,6 +10,14 @@ describe('sync worker config', () => {
     expect(loadSyncWorkerConfig({ ...required, KAFKA_GROUP_ID: 'mine', DB_POOL_SIZE: '4' })).toMatchObject({ KAFKA_GROUP_ID: 'mine', DB_POOL_SIZE: 4 });
   });
 
+  it('bounds a rebuild\'s swap at two minutes unless SYNC_REBUILD_SWAP_TIMEOUT_MS says otherwise, in whole milliseconds', () => {
+    expect(loadSyncWorkerConfig(required).SYNC_REBUILD_SWAP_TIMEOUT_MS).toBe(120000);
+    expect(loadSyncWorkerConfig({ ...required, SYNC_REBUILD_SWAP_TIMEOUT_MS: '3000' }).SYNC_REBUILD_SWAP_TIMEOUT_MS).toBe(3000);
+    for (const bad of ['0', '-5', '1.5', 'soon']) {
+      expect(() => loadSyncWorkerConfig({ ...required, SYNC_REBUILD_SWAP_TIMEOUT_MS: bad }), bad).toThrow(/SYNC_REBUILD_SWAP_TIMEOUT_MS/);
+    }
+  });
+
   it('names every bad variable', () => {
     expect(() => loadSyncWorkerConfig({ DATABASE_URL: 'http://nope', SYNC_CONCURRENCY: '0' })).toThrow(
       /KAFKA_BROKERS: required but not set[\s\S]*DATABASE_URL: expected postgres[\s\S]*SYNC_CONCURRENCY/,

@@ -24,9 +24,11 @@ describe('migrations', () => {
         '0004_projection_rebuilds',
         '0005_offsets_cluster',
         '0006_audit_trail',
+        '0007_sync_instances',
+        '0008_rebuild_error_code',
       ],
     );
-    expect(a.alreadyApplied + b.alreadyApplied).toBe(6);
+    expect(a.alreadyApplied + b.alreadyApplied).toBe(8);
 
     const edited = await mkdtemp(join(tmpdir(), 'migrations-'));
     await cp(MIGRATIONS_DIR, edited, { recursive: true });

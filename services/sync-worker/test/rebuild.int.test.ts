@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { createEvent, newId, topics } from '@switchyard/events';
+import { topics } from '@switchyard/events';
 import { waitFor } from '@switchyard/testkit';
 import pg from 'pg';
 import { describe, expect } from 'vitest';
 import { entityMismatches, readEntities } from './support/db.js';
 import { EntityLoad } from './support/load.js';
+import { rebuildCommand } from './support/rebuild.js';
 import { CLI, startWorker, test, waitUntilCaughtUp } from './support/worker.js';
 
 const run = promisify(execFile);
@@ -119,15 +120,8 @@ describe('projection rebuild', () => {
       await waitUntilCaughtUp(database.pool, admin, 'entities', [t.name(topics.entities)]);
       await database.pool.query(`UPDATE entities SET deleted = NOT deleted`);
 
-      const id = newId();
-      const command = createEvent({
-        type: 'switchyard.projection.rebuild',
-        id,
-        source: 'test',
-        subject: 'switchyard:projection:entities',
-        auth: { type: 'api_key', id: 'sy_00000000000000ad' },
-        data: { connection: 'switchyard', idempotencyKey: id, input: { projection: 'entities' as const } },
-      });
+      const command = rebuildCommand('entities');
+      const { id } = command;
       const results = await collect(topics.commandResults);
       await producer.send(topics.commands, [command]);
       const succeeded = await results.waitForEvent((event) => event.data.commandId === id && event.data.status === 'succeeded', { timeoutMs: 60000 });

@@ -22,8 +22,11 @@ export const test = infraTest.extend<{ env: WorkerEnv }>({
   },
 });
 
-/** The built sync worker as a child process. A short session timeout so a killed member is noticed quickly. */
-export async function startWorker(env: WorkerEnv, extra: Record<string, string> = {}, wait: 'ready' | 'live' = 'ready') {
+/**
+ * The built sync worker as a child process. A short session timeout so a killed member is noticed quickly. `none`
+ * returns at once, for a worker expected to refuse to start.
+ */
+export async function startWorker(env: WorkerEnv, extra: Record<string, string> = {}, wait: 'ready' | 'live' | 'none' = 'ready') {
   const port = await freePort();
   return ServiceProcess.start({
     name: `sync-worker:${port}`,
