@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import {
   COMPONENT_NAMES,
+  dropDatabase,
   KAFKA_PORT_VARIABLE,
   localKafkaName,
   localKafkaStatus,
@@ -12,6 +13,7 @@ import {
   repoRoot,
   startLocalKafka,
   stopLocalKafka,
+  withDatabase,
   type ComponentName,
 } from '@switchyard/infra';
 import { freePort, test, uniqueName, waitFor } from '@switchyard/testkit';
@@ -189,7 +191,11 @@ describe('npm start and its local broker', () => {
     await third.exited;
     for (const pid of thirdChildren.values()) process.kill(pid, 'SIGKILL');
     await waitFor(() => componentHolders(env).size === 0, { timeoutMs: 10000, what: 'the killed services to let go of their ports' });
-    const fourth = new Launcher({ ...env, TOPIC_PREFIX: `${uniqueName('lb')}.` });
+    // A database of its own too: the killed sync worker's registration holds the first one for its lease (20 s)
+    // against a worker on other topics.
+    const fourthDatabase = withDatabase(database.url, uniqueName('sy_t_'));
+    onTestFinished(() => dropDatabase(fourthDatabase));
+    const fourth = new Launcher({ ...env, TOPIC_PREFIX: `${uniqueName('lb')}.`, DATABASE_URL: fourthDatabase });
     await fourth.waitForOutput('Switchyard is ready', 120000);
     expect(fourth.output).toContain(`found the Kafka broker (pid ${freshBroker}) left running by npm start (pid ${third.pid}`);
     expect(fourth.output).toContain('reusing it; this run stops it');
