@@ -226,8 +226,11 @@ describe('API keys across the stack', () => {
     onTestFinished(() => stream.close());
     const bearerVictim = `Bearer ${victim.key}`;
 
-    // The victim is busy: commands in a loop until refused.
+    // The victim is busy: commands in a loop until refused (its next request after the revocation must be).
     let sending = true;
+    onTestFinished(() => {
+      sending = false;
+    });
     let accepted = 0;
     const sender = (async () => {
       while (sending) {
@@ -257,7 +260,6 @@ describe('API keys across the stack', () => {
       refusedBy('ws-fanout upgrades', async () => (await upgrade(streamUrl, bearerVictim)).code === 'AUTH_KEY_REVOKED'),
       stream.closed.then((close) => ({ ...close, ms: Math.round(performance.now() - revokedAt) })),
     ]);
-    sending = false;
     expect(await sender).toBe('AUTH_KEY_REVOKED');
     console.log(`[revocation] refused after: adapter ${adapterMs} ms, health-monitor ${healthMs} ms, sync-worker ${syncMs} ms, ws-fanout upgrade ${upgradeMs} ms; open stream closed after ${closed.ms} ms`);
     expect(closed.code).toBe(4401);
