@@ -5,8 +5,11 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createKafka, KafkaAdmin, silentKafkaLogger, TopicNames } from '@switchyard/kafka';
 import { repoRoot } from './paths.js';
+import { isAlive, lockFile, readPid } from './lock-file.js';
 import { describeHolder, portHolder } from './port-holder.js';
 import { KAFKA_PORT_VARIABLE } from './stack.js';
+
+export { isAlive };
 
 /**
  * Local Apache Kafka from the jars Maven fetched into .cache/kafka/<version>/libs: one KRaft node, or a cluster of
@@ -188,22 +191,6 @@ function runJava(args: string[], logFile: string): Promise<void> {
       code === 0 ? resolve() : reject(new Error(`${args.join(' ')} exited with ${code}; see ${logFile}`)),
     );
   });
-}
-
-/** Whether a process with this pid exists (signal 0 probes without signalling). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function readPid(pidFile: string): number | undefined {
-  if (!existsSync(pidFile)) return undefined;
-  const pid = Number(readFileSync(pidFile, 'utf8').trim());
-  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
 
 /** The pid of the node's JVM when it runs; a pid file naming a process that is not this node (reused) counts as not running. */
@@ -437,33 +424,11 @@ function writeUser(file: string, what: string): void {
  * stops the cluster never races a start that means to reuse it. A lock whose holder died is taken over.
  */
 async function withClusterLock<T>(name: string, timeoutMs: number, run: () => Promise<T>): Promise<T> {
-  const dir = join(repoRoot(), '.cache/kafka-data');
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, `${name}.start.lock`);
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const fd = openSync(file, 'wx');
-      writeFileSync(fd, String(process.pid));
-      closeSync(fd);
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    const holder = readPid(file);
-    if (holder === undefined || !isAlive(holder)) {
-      // Empty (its writer is between open and write) or left by a process that died: wait a little, then take it.
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      if (readPid(file) === holder) rmSync(file, { force: true });
-      continue;
-    }
-    if (Date.now() > deadline) throw new Error(`the local Kafka '${name}' is being started or stopped by process ${holder} for over ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
+  const release = await lockFile(join(repoRoot(), '.cache/kafka-data', `${name}.start.lock`), timeoutMs, `the local Kafka '${name}' is being started or stopped`);
   try {
     return await run();
   } finally {
-    rmSync(file, { force: true });
+    release();
   }
 }
 

@@ -1,10 +1,9 @@
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import {
   activeController,
-  isAlive,
   killLocalKafkaNode,
   localKafkaStatus,
+  lockFile,
   repoRoot,
   releaseLocalKafka,
   restartLocalKafkaNode,
@@ -33,42 +32,12 @@ export interface TestCluster {
 }
 
 /**
- * Tests that kill nodes must not overlap, or one would kill what another counts on: a lock file (its holder's pid)
- * makes them take turns across vitest's workers. A holder that died without releasing is taken over.
- */
-async function lock(file: string, timeoutMs: number): Promise<() => void> {
-  mkdirSync(dirname(file), { recursive: true });
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const fd = openSync(file, 'wx');
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => rmSync(file, { force: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    let holder: number;
-    try {
-      holder = Number(readFileSync(file, 'utf8'));
-    } catch {
-      continue; // released meanwhile
-    }
-    if (!Number.isInteger(holder) || holder <= 0 || !isAlive(holder)) {
-      rmSync(file, { force: true });
-      continue;
-    }
-    if (Date.now() > deadline) throw new Error(`the test cluster is held by process ${holder} for more than ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
-
-/**
  * Takes the test cluster for one test: starts it if needed (three nodes, free ports), and on release restarts any
  * node the test left down and waits for it to rejoin, so the next test starts with a whole cluster.
  */
 export async function acquireTestCluster(): Promise<{ cluster: TestCluster; release: () => Promise<void> }> {
-  const unlock = await lock(join(repoRoot(), '.cache/kafka-data', `${TEST_CLUSTER}.lock`), 10 * 60 * 1000);
+  // Tests that kill nodes must not overlap, or one would kill what another counts on: they take turns.
+  const unlock = await lockFile(join(repoRoot(), '.cache/kafka-data', `${TEST_CLUSTER}.lock`), 10 * 60 * 1000, 'the test cluster is held');
   try {
     const kafka = await startLocalKafka({ name: TEST_CLUSTER, nodes: 3, port: 0, startTimeoutMs: 90000, user: 'vitest' });
     const nodeIds = kafka.nodes.map((node) => node.id);
