@@ -1,10 +1,10 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { sep } from 'node:path';
+import { basename, sep } from 'node:path';
 
 /** The process listening on a TCP port of this machine, as far as /proc lets us see it. */
 export interface PortHolder {
   readonly pid: number;
-  /** Its command line, arguments joined by spaces. */
+  /** Its command line, arguments joined by spaces, the program by its file name (`node /…/dist/main.js`). */
   readonly command: string;
   /** Set when it is a local Kafka node started from a checkout: that checkout's root and the cluster's name. */
   readonly kafka?: { readonly checkout: string; readonly cluster: string };
@@ -74,7 +74,7 @@ export function portHolder(port: number): PortHolder | undefined {
   } catch {
     // gone since
   }
-  const command = args.join(' ');
+  const command = [basename(args[0] ?? ''), ...args.slice(1)].join(' ').trim();
   // A node of ours runs `kafka.Kafka <checkout>/.cache/kafka-data/<cluster>/node-<id>/server.properties`.
   const config = args.includes('kafka.Kafka') ? args.at(-1) : undefined;
   const at = config?.indexOf(KAFKA_DATA) ?? -1;
@@ -85,8 +85,8 @@ export function portHolder(port: number): PortHolder | undefined {
   return { pid, command };
 }
 
-/** "pid 123 (java … kafka.Kafka …)", shortened for a message. */
+/** "pid 123 (node /srv/app/dist/main.js)", shortened for a message. */
 export function describeHolder(holder: PortHolder): string {
-  const command = holder.command.length > 100 ? `${holder.command.slice(0, 97)}…` : holder.command;
+  const command = holder.command.length > 160 ? `${holder.command.slice(0, 157)}…` : holder.command;
   return `pid ${holder.pid}${command ? ` (${command})` : ''}`;
 }
