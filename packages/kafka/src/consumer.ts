@@ -104,6 +104,9 @@ export class EventConsumer<T extends TopicSpec> {
   private readonly options: EventConsumerOptions<T>;
   private joined = false;
   private running = false;
+  /** Set by `stop`: a start still under way gives up, and a later one does nothing. */
+  private stopRequested = false;
+  private starting: Promise<void> | undefined;
   private readonly assignmentListeners: ((assignment: readonly AssignedPartitions[]) => void)[] = [];
 
   constructor(kafka: Kafka, names: TopicNames, options: EventConsumerOptions<T>) {
@@ -169,19 +172,29 @@ export class EventConsumer<T extends TopicSpec> {
     this.assignmentListeners.push(listener);
   }
 
+  /**
+   * Connects, subscribes and runs. A `stop` that comes while this is under way (a service asked to stop during its
+   * start) makes it give up between steps, so no consumer starts after its service stopped it.
+   */
   async start(handler: BatchHandler<TopicEvent<T>>): Promise<void> {
-    await this.consumer.connect();
-    await this.consumer.subscribe({
-      topics: this.options.topics.map((spec) => this.names.name(spec)),
-      fromBeginning: this.options.fromBeginning,
-    });
-    this.running = true;
-    await this.consumer.run({
-      autoCommit: this.options.commitToKafka,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 1,
-      eachBatch: (payload) => this.handleBatch(payload, handler),
-    });
+    if (this.stopRequested) return;
+    this.starting = (async () => {
+      await this.consumer.connect();
+      if (this.stopRequested) return;
+      await this.consumer.subscribe({
+        topics: this.options.topics.map((spec) => this.names.name(spec)),
+        fromBeginning: this.options.fromBeginning,
+      });
+      if (this.stopRequested) return;
+      this.running = true;
+      await this.consumer.run({
+        autoCommit: this.options.commitToKafka,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 1,
+        eachBatch: (payload) => this.handleBatch(payload, handler),
+      });
+    })();
+    await this.starting;
   }
 
   private async handleBatch(payload: EachBatchPayload, handler: BatchHandler<TopicEvent<T>>): Promise<void> {
@@ -230,7 +243,9 @@ export class EventConsumer<T extends TopicSpec> {
 
   /** Stops fetching, waits for the batches in hand to finish, commits (when committing), leaves the group. */
   async stop(): Promise<void> {
+    this.stopRequested = true;
     this.running = false;
+    await this.starting?.catch(() => undefined);
     await this.consumer.disconnect();
   }
 }

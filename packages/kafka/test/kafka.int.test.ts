@@ -139,6 +139,44 @@ describe('typed producer and consumer', () => {
   });
 });
 
+describe('stopping', () => {
+  test('a stop that comes while the consumer is starting leaves no member in the group and nothing consumed', async ({ kafka, topics: t, producer }) => {
+    await producer.send(topics.entities, [issueEvent(7, 'never read')]);
+    const groupId = uniqueName('g-stop-');
+    const seen: ConsumedRecord[] = [];
+    const consumer = new EventConsumer(kafka, t.names, {
+      groupId,
+      topics: [topics.entities],
+      fromBeginning: true,
+      commitToKafka: true,
+      logger: testLogger,
+      onFatal: (error) => {
+        throw error;
+      },
+    });
+    // As a service's shutdown does when the signal comes in the middle of its start.
+    const starting = consumer.start(async (batch) => {
+      seen.push(...batch.records);
+      batch.markDone();
+    });
+    await consumer.stop();
+    await starting;
+    expect(consumer.isJoined).toBe(false);
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      // Long enough for a consumer that started anyway to join and fetch.
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      const { groups } = await admin.describeGroups([groupId]);
+      expect(groups[0]?.members ?? []).toEqual([]);
+      expect(seen).toEqual([]);
+    } finally {
+      await admin.deleteGroups([groupId]).catch(() => undefined);
+      await admin.disconnect();
+    }
+  });
+});
+
 describe('topic provisioning', () => {
   test('creates what is missing, is idempotent, and reports config drift without overwriting it', async ({ kafka }) => {
     const names = new TopicNames(`${uniqueName('p')}.`);
