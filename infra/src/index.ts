@@ -12,7 +12,7 @@ export {
 } from './kafka-broker.js';
 export type { KafkaUser, LocalKafka, LocalKafkaNode, LocalKafkaOptions, LocalKafkaStatus } from './kafka-broker.js';
 export { describeHolder, portHolder, type PortHolder } from './port-holder.js';
-export { lockFile } from './lock-file.js';
+export { lockFile } from './pids.js';
 export {
   createStackKey,
   decideDevKey,

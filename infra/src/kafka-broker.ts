@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createKafka, KafkaAdmin, silentKafkaLogger, TopicNames } from '@switchyard/kafka';
 import { repoRoot } from './paths.js';
-import { isAlive, lockFile, readPid } from './lock-file.js';
+import { isAlive, lockFile, readPid, stopPid, waitGone } from './pids.js';
 import { describeHolder, portHolder } from './port-holder.js';
 import { KAFKA_PORT_VARIABLE } from './stack.js';
 
@@ -472,7 +472,7 @@ async function startLocked(name: string, timeoutMs: number, options: LocalKafkaO
     return pid === undefined ? [] : [pid];
   });
   const sharedWith = liveUsers(name, process.pid);
-  const marker = existsSync(markerFile(name)) ? readUser(markerFile(name)) : undefined;
+  const marker = readUser(markerFile(name));
   let orphan: LocalKafka['orphan'];
   if (running.length > 0 && marker !== undefined && sharedWith.length === 0 && marker.pid !== process.pid && !isAlive(marker.pid)) {
     orphan = { startedBy: marker, pids: running, restarted: options.stopOrphan === true };
@@ -536,13 +536,6 @@ export async function releaseLocalKafka(name = 'local'): Promise<{ stopped: bool
   });
 }
 
-async function waitGone(pid: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (isAlive(pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
-  if (isAlive(pid)) process.kill(pid, 'SIGKILL');
-  while (isAlive(pid)) await new Promise((resolve) => setTimeout(resolve, 50));
-}
-
 /** Stops every running node of the named cluster (all at once, so no node waits for a quorum that is leaving). */
 export async function stopLocalKafka(name = 'local', timeoutMs = 30000): Promise<boolean> {
   const cluster = readClusterFile(name);
@@ -551,8 +544,7 @@ export async function stopLocalKafka(name = 'local', timeoutMs = 30000): Promise
     const pid = runningPid(name, node.id);
     return pid === undefined ? [] : [pid];
   });
-  for (const pid of pids) process.kill(pid, 'SIGTERM');
-  await Promise.all(pids.map((pid) => waitGone(pid, timeoutMs)));
+  await Promise.all(pids.map((pid) => stopPid(pid, timeoutMs)));
   rmSync(markerFile(name), { force: true });
   return pids.length > 0;
 }

@@ -2,10 +2,11 @@
 import { createServer } from 'node:net';
 import { join, relative } from 'node:path';
 import { DEFAULT_TOPIC_PREFIX } from '@switchyard/events';
-import { isAlive, releaseLocalKafka, startLocalKafka, waitForKafka, type KafkaUser, type LocalKafka } from './kafka-broker.js';
+import { releaseLocalKafka, startLocalKafka, waitForKafka, type KafkaUser, type LocalKafka } from './kafka-broker.js';
 import { DEV_KEY_FILE, devKeyPath, ensureDevKey, type DevKey } from './keys.js';
 import { formatLogLine, redact } from './log-format.js';
 import { repoRoot } from './paths.js';
+import { stopPid } from './pids.js';
 import { describeHolder, portHolder } from './port-holder.js';
 import { databaseName, DEFAULT_DATABASE_URL } from './postgres.js';
 import { describeExit, prepareStack, RunningStack, StackStartError, type UnexpectedExit } from './run-stack.js';
@@ -186,15 +187,6 @@ function componentOfThisCheckout(command: string): string | undefined {
   return stackComponents(stack).find((component) => command.includes(join(root, component.packageDir, component.entry)))?.name;
 }
 
-async function stopProcess(pid: number, timeoutMs: number): Promise<void> {
-  process.kill(pid, 'SIGTERM');
-  const deadline = Date.now() + timeoutMs;
-  while (isAlive(pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
-  if (!isAlive(pid)) return;
-  process.kill(pid, 'SIGKILL');
-  while (isAlive(pid)) await new Promise((resolve) => setTimeout(resolve, 50));
-}
-
 function portIsFree(port: number, host: string): Promise<boolean> {
   return new Promise((resolve) => {
     const server = createServer();
@@ -319,7 +311,7 @@ async function main(): Promise<void> {
   }
   if (stopOrphan && busy.length === 0 && orphans.length > 0) {
     for (const orphan of orphans) say(`stopping ${orphan.name} (pid ${orphan.pid}) on port ${orphan.port}, left running by an earlier run of this checkout`, 'warn');
-    await Promise.all(orphans.map((orphan) => stopProcess(orphan.pid, 30000)));
+    await Promise.all(orphans.map((orphan) => stopPid(orphan.pid, 30000)));
     for (const orphan of orphans) {
       if (!(await portIsFree(orphan.port, '127.0.0.1'))) busy.push(`port ${orphan.port} (${orphan.name}) is still in use after stopping pid ${orphan.pid}`);
     }

@@ -51,3 +51,17 @@ export async function lockFile(file: string, timeoutMs: number, what: string): P
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
+
+/** Resolves once `pid` has exited, SIGKILLing it when it is still there after `timeoutMs`. */
+export async function waitGone(pid: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (isAlive(pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+  if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  while (isAlive(pid)) await new Promise((resolve) => setTimeout(resolve, 50));
+}
+
+/** SIGTERM, then SIGKILL after `timeoutMs`; resolves once the process is gone. */
+export async function stopPid(pid: number, timeoutMs: number): Promise<void> {
+  process.kill(pid, 'SIGTERM');
+  await waitGone(pid, timeoutMs);
+}
