@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import {
@@ -10,6 +10,7 @@ import {
   localKafkaStatus,
   portHolder,
   portVariable,
+  releaseLocalKafka,
   repoRoot,
   startLocalKafka,
   stopLocalKafka,
@@ -113,6 +114,36 @@ describe('npm start and its local broker', () => {
     onTestFinished(() => void fake.kill('SIGKILL'));
     const port = await new Promise<number>((resolve) => fake.stdout.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim()))));
     expect(portHolder(port)).toMatchObject({ pid: fake.pid, kafka: { checkout: elsewhere, cluster: 'local' } });
+  });
+
+  test('a broker two processes use is stopped by the last one to give it back, not the first', async () => {
+    const name = uniqueName('sy-shared-');
+    removeClusterWhenDone(name);
+    const mine = await startLocalKafka({ name, port: 0, user: 'this test' });
+    expect(mine.started).toBe(true);
+    // Another process of this checkout takes a lease on it, as `npm test` does beside `npm start`.
+    const script =
+      `const { startLocalKafka } = await import(${JSON.stringify(join(root, 'infra/dist/index.js'))});` +
+      `const kafka = await startLocalKafka({ name: ${JSON.stringify(name)}, port: 0, user: 'other run' });` +
+      'console.log(JSON.stringify({ started: kafka.started, sharedWith: kafka.sharedWith.map((user) => user.what) }));' +
+      'setInterval(() => {}, 1000);';
+    const other = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    onTestFinished(() => void other.kill('SIGKILL'));
+    const joined = await new Promise<string>((resolve) => other.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString().trim())));
+    expect(JSON.parse(joined)).toEqual({ started: false, sharedWith: ['this test'] });
+
+    // The first to let go (the one that started it) leaves it running for the other.
+    expect(await releaseLocalKafka(name)).toEqual({ stopped: false, users: [expect.objectContaining({ pid: other.pid, what: 'other run' })] });
+    expect(localKafkaStatus(name).running).toBe(true);
+    // The other dies without giving its lease back: the lease is stale, and the next release stops the broker.
+    other.kill('SIGKILL');
+    await new Promise((resolve) => other.once('exit', resolve));
+    expect(await releaseLocalKafka(name)).toEqual({ stopped: true, users: [] });
+    expect(localKafkaStatus(name).running).toBe(false);
+
+    // A pid file naming a live process that is not the node (its pid reused) does not count as running.
+    writeFileSync(join(root, '.cache/kafka-data', name, 'node-1/broker.pid'), String(process.pid));
+    expect(localKafkaStatus(name).running).toBe(false);
   });
 
   test('SIGHUP (a closed terminal): the services and the broker this run started are all gone afterwards', async ({ database }) => {
