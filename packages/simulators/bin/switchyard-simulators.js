@@ -1,0 +1,3 @@
+#!/usr/bin/env node
+// The switchyard-simulators command: the compiled CLI (npx tsc -b builds it; the bootstrap does).
+import '../dist/cli.js';
